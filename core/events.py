@@ -1,0 +1,88 @@
+"""Events the core reports while it works, and the cancel token it obeys.
+
+Front ends pass ``report`` (any callable taking one event) and ``cancel``
+(a :class:`threading.Event`). Events are small frozen dataclasses so they can be
+handed across threads safely.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from core.errors import Cancelled
+
+
+@dataclass(frozen=True)
+class StageStarted:
+    stage: str
+    total: int | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Progress:
+    stage: str
+    done: int
+    total: int | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Metric:
+    stage: str
+    name: str
+    value: float
+    step: int | None = None
+
+
+@dataclass(frozen=True)
+class Level:
+    """Audio input level (dBFS) for a live meter."""
+
+    rms_db: float
+    peak_db: float
+    clipped: bool = False
+
+
+@dataclass(frozen=True)
+class LogLine:
+    message: str
+    level: str = "info"  # "info" | "warning" | "error"
+    stage: str = ""
+
+
+@dataclass(frozen=True)
+class StageFinished:
+    stage: str
+    ok: bool = True
+    message: str = ""
+    seconds: float | None = None
+
+
+Event = StageStarted | Progress | Metric | Level | LogLine | StageFinished
+Reporter = Callable[[Event], None]
+CancelToken = threading.Event
+
+
+def null_report(event: Event) -> None:
+    """A reporter that drops every event."""
+
+
+def new_cancel() -> CancelToken:
+    return threading.Event()
+
+
+def check_cancel(cancel: CancelToken | None) -> None:
+    """Raise :class:`Cancelled` if the user asked to stop."""
+    if cancel is not None and cancel.is_set():
+        raise Cancelled()
+
+
+def warn(report: Reporter, message: str, stage: str = "") -> None:
+    report(LogLine(message=message, level="warning", stage=stage))
+
+
+def log(report: Reporter, message: str, stage: str = "") -> None:
+    report(LogLine(message=message, level="info", stage=stage))

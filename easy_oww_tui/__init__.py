@@ -1,0 +1,1 @@
+"""easy-oww front ends: the Textual app and the `easy-oww` command line."""
