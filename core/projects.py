@@ -47,6 +47,42 @@ class Workspace:
     def cache_dir(self) -> Path:
         return self.root / "cache"
 
+    # Downloaded datasets (core.downloads installs them here; the pipeline uses them when present).
+    @property
+    def rir_dir(self) -> Path:
+        """Real room impulse responses (*.wav), e.g. the MIT set."""
+        return self.datasets_dir / "rir"
+
+    @property
+    def noise_dir(self) -> Path:
+        """Background noise / music audio files (any format soundfile reads)."""
+        return self.datasets_dir / "noise"
+
+    @property
+    def negative_audio_dir(self) -> Path:
+        """General negative audio (speech, sounds) cut into negative clips."""
+        return self.datasets_dir / "negatives"
+
+    @property
+    def feature_models_dir(self) -> Path:
+        """Downloaded openWakeWord feature models (melspectrogram.onnx, embedding_model.onnx)."""
+        return self.datasets_dir / "feature_models"
+
+    @property
+    def validation_features_path(self) -> Path:
+        """openWakeWord false-positive validation features (~11 h), shape (N, 16, 96)."""
+        return self.datasets_dir / "validation_features" / "validation_set_features.npy"
+
+    @property
+    def acav100m_features_path(self) -> Path:
+        """ACAV100M negative features (~17 GB, memory-mapped, never read whole)."""
+        return self.datasets_dir / "acav100m" / "openwakeword_features_ACAV100M_2000_hrs_16bit.npy"
+
+    @property
+    def rir_bank_path(self) -> Path:
+        """Cached bank of simulated room impulse responses (made once, offline)."""
+        return self.cache_dir / "simulated_rirs.npy"
+
     def ensure(self) -> Workspace:
         for d in (self.projects_dir, self.voices_dir, self.datasets_dir, self.cache_dir):
             d.mkdir(parents=True, exist_ok=True)
