@@ -23,10 +23,10 @@ _FRAME_MS = 10
 def read_audio(path: str | Path, max_seconds: float | None = MAX_SECONDS_DEFAULT) -> tuple[np.ndarray, int]:
     """Read a file as float32, shape (samples,) or (samples, channels); errors name the file."""
     path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"{path}: file not found.")
     try:
         info = sf.info(str(path))
-    except FileNotFoundError:
-        raise AudioError(f"{path}: file not found.") from None
     except (sf.LibsndfileError, RuntimeError, OSError) as exc:
         raise AudioError(
             f"{path}: not a readable audio file ({_short(exc)}). Re-export it as WAV (16-bit PCM) and try again."

@@ -1,0 +1,339 @@
+"""Runs the whole pipeline for a project: clips -> augmentation -> features -> training -> export -> evaluation.
+
+Each phase records its completion in ``state.json`` together with a fingerprint of the settings it
+depends on. A later run skips phases that are done and unchanged, and continues inside an unfinished
+one (every phase is resumable on its own; training continues from its last checkpoint).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core import events as ev
+from core.config import TrainingConfig
+from core.errors import Cancelled, EasyOWWError
+from core.fsutil import atomic_write_text
+from core.projects import Project, Workspace
+
+PHASES: list[str] = ["clips", "augmentation", "features", "training", "export", "evaluation"]
+
+PHASE_TITLES: dict[str, str] = {
+    "clips": "Clips (recordings, synthesis, negatives)",
+    "augmentation": "Augmentation",
+    "features": "Features",
+    "training": "Training",
+    "export": "Export (ONNX)",
+    "evaluation": "Evaluation",
+}
+
+# module, function for each phase
+_PHASE_FUNCS: dict[str, tuple[str, str]] = {
+    "clips": ("core.clips", "run_clip_phase"),
+    "augmentation": ("core.augmentation", "run_augmentation_phase"),
+    "features": ("core.features", "run_feature_phase"),
+    "training": ("core.training", "run_training_phase"),
+    "export": ("core.export", "run_export_phase"),
+    "evaluation": ("core.evaluation", "run_evaluation_phase"),
+}
+
+# The settings each phase reads first; a phase also depends on everything earlier phases read.
+_PHASE_KEYS: dict[str, tuple[str, ...]] = {
+    "clips": ("wake_word", "target_samples", "real_samples", "synthetic_samples", "negative_samples",
+              "voices", "clip_duration_ms", "sample_rate", "seed", "recordings_dir", "clips_dir"),
+    "augmentation": ("use_augmentation", "augmentation_probability", "noise_probability", "rir_probability",
+                     "pitch_probability", "augmentations_per_clip"),
+    "features": ("validation_fraction", "features_dir"),
+    "training": ("max_steps", "batch_size", "learning_rate", "model_type", "model_size", "layer_size",
+                 "n_blocks", "dropout", "label_smoothing", "checkpoint_every", "device"),
+    "export": ("models_dir",),
+    "evaluation": ("target_false_accepts_per_hour", "min_voices"),
+}
+
+# Folders a phase writes (relative to the project); removed by --force. Recordings are never touched.
+_PHASE_OUTPUTS: dict[str, tuple[str, ...]] = {
+    "clips": ("clips/positive", "clips/negative"),
+    "augmentation": ("clips/positive_augmented", "clips/negative_augmented"),
+    "features": ("features",),
+    "training": ("checkpoints",),
+    "export": (),
+    "evaluation": (),
+}
+
+
+def phase_fingerprint(cfg: TrainingConfig, phase: str) -> str:
+    keys: list[str] = []
+    for p in PHASES:
+        keys.extend(_PHASE_KEYS[p])
+        if p == phase:
+            break
+    data = cfg.to_dict()
+    text = json.dumps({k: data[k] for k in keys}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass
+class TrainingSummary:
+    project: str
+    wake_word: str
+    model_path: Path | None = None
+    card_path: Path | None = None
+    threshold: float | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    phase_seconds: dict[str, float] = field(default_factory=dict)
+    phase_status: dict[str, str] = field(default_factory=dict)  # done | skipped | failed | cancelled
+    phase_summaries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    real_recordings: int = 0
+    voices: list[str] = field(default_factory=list)
+    datasets: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+class ProjectState:
+    """``state.json``: which phases finished, with which settings, and their summaries."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.data: dict[str, Any] = {"phases": {}}
+        if path.is_file():
+            try:
+                loaded = json.loads(path.read_text(encoding="utf-8"))
+                if isinstance(loaded, dict) and isinstance(loaded.get("phases"), dict):
+                    self.data = loaded
+            except (OSError, ValueError):
+                pass  # a damaged state only means phases are re-checked; their outputs are resumable
+
+    def is_done(self, phase: str, fingerprint: str) -> bool:
+        entry = self.data["phases"].get(phase)
+        return bool(entry and entry.get("done") and entry.get("fingerprint") == fingerprint)
+
+    def summary(self, phase: str) -> dict[str, Any]:
+        return dict(self.data["phases"].get(phase, {}).get("summary", {}))
+
+    def seconds(self, phase: str) -> float:
+        return float(self.data["phases"].get(phase, {}).get("seconds", 0.0))
+
+    def mark_done(self, phase: str, fingerprint: str, seconds: float, summary: dict[str, Any]) -> None:
+        self.data["phases"][phase] = {
+            "done": True, "fingerprint": fingerprint, "seconds": round(seconds, 3),
+            "summary": _jsonable(summary), "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        }
+        self.save()
+
+    def invalidate_from(self, phase: str) -> None:
+        idx = PHASES.index(phase)
+        for p in PHASES[idx:]:
+            self.data["phases"].pop(p, None)
+        self.save()
+
+    def save(self) -> None:
+        atomic_write_text(self.path, json.dumps(self.data, indent=2))
+
+
+def _jsonable(obj: Any) -> Any:
+    return json.loads(json.dumps(obj, default=str))
+
+
+class _ProjectLog:
+    """Appends what a run did to ``logs/<kind>.log`` (kept across runs) while passing events on."""
+
+    def __init__(self, project: Project, kind: str, report: ev.Reporter) -> None:
+        project.logs_dir.mkdir(parents=True, exist_ok=True)
+        self.path = project.logs_dir / f"{kind}.log"
+        self.report = report
+        self._lock = threading.Lock()
+        self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        self.write(f"===== {kind} started {time.strftime('%Y-%m-%d %H:%M:%S')} =====")
+
+    def write(self, line: str) -> None:
+        with self._lock:
+            self._fh.write(f"{time.strftime('%H:%M:%S')} {line}\n")
+            self._fh.flush()
+
+    def __call__(self, event: ev.Event) -> None:
+        if isinstance(event, ev.LogLine):
+            self.write(f"[{event.level}] {event.stage + ': ' if event.stage else ''}{event.message}")
+        elif isinstance(event, ev.StageStarted):
+            self.write(f"[stage] {event.stage} started {event.description}")
+        elif isinstance(event, ev.StageFinished):
+            took = f" in {event.seconds:.1f}s" if event.seconds is not None else ""
+            self.write(f"[stage] {event.stage} {'finished' if event.ok else 'FAILED'}{took} {event.message}")
+        elif isinstance(event, ev.Metric) and event.name in ("val_loss", "recall", "false_accept_rate"):
+            self.write(f"[metric] {event.stage} step {event.step} {event.name}={event.value:.4g}")
+        self.report(event)
+
+    def close(self, outcome: str) -> None:
+        self.write(f"===== {outcome} =====")
+        with self._lock:
+            self._fh.close()
+
+
+def dataset_notes(ws: Workspace) -> tuple[list[str], list[str]]:
+    """(datasets in use, warnings for missing ones with their offline fallback)."""
+    used: list[str] = []
+    warnings: list[str] = []
+    if ws.rir_dir.is_dir() and any(ws.rir_dir.glob("*.wav")):
+        used.append("MIT room impulse responses")
+    else:
+        warnings.append("No room impulse responses downloaded (easy-oww download --dataset mit_rirs): "
+                        "using simulated rooms.")
+    if ws.noise_dir.is_dir() and any(p.is_file() for p in ws.noise_dir.rglob("*")):
+        used.append("background noise")
+    else:
+        warnings.append("No background-noise dataset downloaded (easy-oww download): using generated noise.")
+    if ws.validation_features_path.is_file():
+        used.append("openWakeWord validation features")
+    else:
+        warnings.append("No false-positive validation features downloaded (easy-oww download "
+                        "--dataset validation_features): false accepts per hour are measured on held-out "
+                        "generated negatives only.")
+    if ws.acav100m_features_path.is_file():
+        used.append("ACAV100M negative features")
+    if (ws.feature_models_dir / "melspectrogram.onnx").is_file():
+        used.append("openWakeWord feature models (downloaded)")
+    return used, warnings
+
+
+def force_reset(project: Project, state: ProjectState) -> None:
+    """Remove everything training generated (never recordings or the config)."""
+    for phase in PHASES:
+        for rel in _PHASE_OUTPUTS[phase]:
+            target = project.path / rel
+            if target.is_dir():
+                shutil.rmtree(target)
+    state.invalidate_from(PHASES[0])
+    project.make_layout()
+
+
+def run_training(
+    project_path: str | Path,
+    workspace_path: str | Path | None = None,
+    resume: bool = False,
+    verbose: bool = False,
+    report: ev.Reporter = ev.null_report,
+    cancel: threading.Event | None = None,
+    force: bool = False,
+    phases: list[str] | None = None,
+) -> TrainingSummary:
+    """Run (or continue) the pipeline for the project at ``project_path``.
+
+    ``resume`` insists on continuing an earlier run; without it an unchanged earlier run is continued
+    anyway (nothing finished is redone). ``force`` starts over, deleting generated clips, features and
+    checkpoints (never recordings). ``phases`` limits the run to some phases (e.g. ``["clips",
+    "augmentation"]`` for ``easy-oww generate``).
+    """
+    project_path = Path(project_path)
+    ws = Workspace(Path(workspace_path)) if workspace_path else Workspace(project_path.parent.parent)
+    project = Project(path=project_path, workspace=ws)
+    return TrainingOrchestrator(project, report=report, cancel=cancel, verbose=verbose).run(
+        resume=resume, force=force, phases=phases
+    )
+
+
+class TrainingOrchestrator:
+    def __init__(self, project: Project, report: ev.Reporter = ev.null_report,
+                 cancel: threading.Event | None = None, verbose: bool = False) -> None:
+        self.project = project
+        self.report = report
+        self.cancel = cancel if cancel is not None else threading.Event()
+        self.verbose = verbose
+
+    def run(self, resume: bool = False, force: bool = False, phases: list[str] | None = None) -> TrainingSummary:
+        project = self.project
+        cfg = project.load_config()
+        cfg.check()
+        state = ProjectState(project.state_path)
+        if resume and not state.data["phases"] and not force:
+            ev.log(self.report, "No earlier run to resume; starting from the beginning.")
+        if force:
+            force_reset(project, state)
+        project.make_layout(cfg)
+        wanted = phases or PHASES
+        unknown = [p for p in wanted if p not in PHASES]
+        if unknown:
+            raise EasyOWWError(f"Unknown phase(s) {unknown}; phases are {', '.join(PHASES)}.")
+
+        log = _ProjectLog(project, "train" if phases is None else "generate", self.report)
+        summary = TrainingSummary(project=project.name, wake_word=cfg.wake_word)
+        used, warnings = dataset_notes(project.workspace)
+        summary.datasets = used
+        for w in warnings:
+            ev.warn(log, w)
+        summary.warnings.extend(warnings)
+
+        outcome = "failed"
+        try:
+            upstream_changed = False
+            for phase in PHASES:
+                if phase not in wanted:
+                    continue
+                fp = phase_fingerprint(cfg, phase)
+                if not upstream_changed and state.is_done(phase, fp):
+                    summary.phase_status[phase] = "skipped"
+                    summary.phase_seconds[phase] = state.seconds(phase)
+                    summary.phase_summaries[phase] = state.summary(phase)
+                    log(ev.StageFinished(stage=phase, ok=True, message="skipped (already done)", seconds=0.0))
+                    continue
+                upstream_changed = True  # every later phase must run again
+                state.invalidate_from(phase)
+                ev.check_cancel(self.cancel)
+                started = time.monotonic()
+                try:
+                    result = self._run_phase(phase, cfg, log)
+                except Cancelled:
+                    summary.phase_status[phase] = "cancelled"
+                    log(ev.StageFinished(stage=phase, ok=False, message="cancelled",
+                                         seconds=time.monotonic() - started))
+                    raise
+                except EasyOWWError as exc:
+                    summary.phase_status[phase] = "failed"
+                    log(ev.StageFinished(stage=phase, ok=False, message=str(exc),
+                                         seconds=time.monotonic() - started))
+                    raise
+                seconds = time.monotonic() - started
+                state.mark_done(phase, fp, seconds, result or {})
+                summary.phase_status[phase] = "done"
+                summary.phase_seconds[phase] = seconds
+                summary.phase_summaries[phase] = _jsonable(result or {})
+            outcome = "finished"
+        except Cancelled:
+            outcome = "cancelled"
+            raise
+        finally:
+            log.close(outcome)
+        self._fill_summary(summary, cfg)
+        return summary
+
+    def _run_phase(self, phase: str, cfg: TrainingConfig, report: ev.Reporter) -> dict[str, Any]:
+        module_name, func_name = _PHASE_FUNCS[phase]
+        module = importlib.import_module(module_name)
+        fn: Callable[..., dict[str, Any]] = getattr(module, func_name)
+        kwargs: dict[str, Any] = {}
+        if phase == "training":
+            kwargs["resume"] = True
+        return fn(self.project, cfg, report, self.cancel, **kwargs)
+
+    def _fill_summary(self, summary: TrainingSummary, cfg: TrainingConfig) -> None:
+        clips = summary.phase_summaries.get("clips", {})
+        summary.real_recordings = int(clips.get("real", clips.get("real_clips", 0)) or 0)
+        summary.voices = list(clips.get("voices", []))
+        model = self.project.model_path(cfg)
+        if model.is_file():
+            summary.model_path = model
+        card = self.project.model_path(cfg, ".json")
+        if card.is_file():
+            summary.card_path = card
+            try:
+                data = json.loads(card.read_text(encoding="utf-8"))
+                summary.threshold = data.get("threshold")
+                summary.metrics = dict(data.get("metrics", {}))
+            except (OSError, ValueError):
+                pass

@@ -1,0 +1,3 @@
+from easy_oww_tui.cli import main
+
+main()
