@@ -247,6 +247,15 @@ class TrainingOrchestrator:
         self.verbose = verbose
 
     def run(self, resume: bool = False, force: bool = False, phases: list[str] | None = None) -> TrainingSummary:
+        from core.locking import ProjectLock
+
+        purpose = "train" if phases is None else "generate"
+        with ProjectLock(self.project.path, purpose) as lock:
+            if lock.took_over:
+                ev.warn(self.report, f"Took over the project lock left by a stopped run (pid {lock.took_over.get('pid')}).")
+            return self._run_locked(resume, force, phases)
+
+    def _run_locked(self, resume: bool, force: bool, phases: list[str] | None) -> TrainingSummary:
         project = self.project
         cfg = project.load_config()
         cfg.check()
