@@ -251,11 +251,10 @@ class TrainingOrchestrator:
 
         purpose = "train" if phases is None else "generate"
         with ProjectLock(self.project.path, purpose) as lock:
-            if lock.took_over:
-                ev.warn(self.report, f"Took over the project lock left by a stopped run (pid {lock.took_over.get('pid')}).")
-            return self._run_locked(resume, force, phases)
+            return self._run_locked(resume, force, phases, lock.took_over)
 
-    def _run_locked(self, resume: bool, force: bool, phases: list[str] | None) -> TrainingSummary:
+    def _run_locked(self, resume: bool, force: bool, phases: list[str] | None,
+                    took_over: dict | None) -> TrainingSummary:
         project = self.project
         cfg = project.load_config()
         cfg.check()
@@ -271,6 +270,9 @@ class TrainingOrchestrator:
             raise EasyOWWError(f"Unknown phase(s) {unknown}; phases are {', '.join(PHASES)}.")
 
         log = _ProjectLog(project, "train" if phases is None else "generate", self.report)
+        if took_over:
+            ev.warn(log, f"Took over the project lock left by a stopped run (pid {took_over.get('pid')}); "
+                    "continuing where it stopped.")
         summary = TrainingSummary(project=project.name, wake_word=cfg.wake_word)
         used, warnings = dataset_notes(project.workspace)
         summary.datasets = used
