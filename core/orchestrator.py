@@ -314,6 +314,8 @@ class TrainingOrchestrator:
                 summary.phase_status[phase] = "done"
                 summary.phase_seconds[phase] = seconds
                 summary.phase_summaries[phase] = _jsonable(result or {})
+            if phases is None:
+                self._deploy_extras(cfg, log, summary)
             outcome = "finished"
         except Cancelled:
             outcome = "cancelled"
@@ -322,6 +324,36 @@ class TrainingOrchestrator:
             log.close(outcome)
         self._fill_summary(summary, cfg)
         return summary
+
+    def _deploy_extras(self, cfg: TrainingConfig, log: ev.Reporter, summary: TrainingSummary) -> None:
+        """After a full run: the TFLite model (when the extra is installed) and the model card."""
+        import importlib.util
+
+        onnx_path = self.project.model_path(cfg)
+        tflite_path = self.project.model_path(cfg, ".tflite")
+        if onnx_path.is_file() and importlib.util.find_spec("litert_torch") is not None:
+            if not tflite_path.is_file() or tflite_path.stat().st_mtime < onnx_path.stat().st_mtime:
+                from core.tflite_export import run_tflite_export
+
+                try:
+                    run_tflite_export(self.project, cfg, log, self.cancel)
+                except Cancelled:
+                    raise
+                except EasyOWWError as exc:
+                    ev.warn(log, f"TFLite export failed ({exc}); the ONNX model is fine. "
+                            f"Retry with: easy-oww export {self.project.name} --format tflite")
+        elif onnx_path.is_file():
+            ev.log(log, "TFLite export skipped (pip install 'easy-oww[tflite]' for Home Assistant).")
+        card = self.project.model_path(cfg, ".json")
+        if card.is_file():
+            from core.model_card import write_model_card
+
+            self._fill_summary(summary, cfg)
+            write_model_card(self.project, cfg, {}, _jsonable({
+                "voices": summary.voices, "datasets": summary.datasets,
+                "phase_seconds": summary.phase_seconds, "real_recordings": summary.real_recordings,
+                "clips": summary.phase_summaries.get("clips", {}), "phase_summaries": summary.phase_summaries,
+            }))
 
     def _run_phase(self, phase: str, cfg: TrainingConfig, report: ev.Reporter) -> dict[str, Any]:
         module_name, func_name = _PHASE_FUNCS[phase]

@@ -174,6 +174,9 @@ class Project:
     def negative_clips_dir(self, cfg: TrainingConfig | None = None) -> Path:
         return self.clips_dir(cfg) / "negative"
 
+    def negative_augmented_clips_dir(self, cfg: TrainingConfig | None = None) -> Path:
+        return self.clips_dir(cfg) / "negative_augmented"
+
     def features_dir(self, cfg: TrainingConfig | None = None) -> Path:
         return self._sub(cfg.features_dir if cfg else "features")
 

@@ -123,8 +123,12 @@ def eval_cmd(name: str, model_path: str | None, workspace: str | None) -> None:
 
         raise EasyOWWError(f"No model at {path}. Train it first: easy-oww train {name}")
     with rich_reporter() as report:
-        result = evaluate_model(path, project, cfg, report=report, cancel=threading.Event(),
-                                write_card=model_path is None)
+        if model_path is None:
+            from core.evaluation import run_evaluation_phase
+
+            result = run_evaluation_phase(project, cfg, report, threading.Event())
+        else:
+            result = evaluate_model(path, project, cfg, report=report, cancel=threading.Event())
     console = Console()
     m = result.get("metrics", result)
     console.print(f"[bold]Model:[/] {path}")
@@ -137,18 +141,35 @@ def eval_cmd(name: str, model_path: str | None, workspace: str | None) -> None:
 
 @click.command("export")
 @click.argument("name")
+@click.option("--format", "fmt", type=click.Choice(["onnx", "tflite", "all"]), default="onnx", show_default=True,
+              help="tflite is what Home Assistant loads (needs: pip install 'easy-oww[tflite]').")
 @workspace_option
 @friendly_errors
-def export_cmd(name: str, workspace: str | None) -> None:
-    """Export NAME's trained model to ONNX (verified in openwakeword.Model)."""
+def export_cmd(name: str, fmt: str, workspace: str | None) -> None:
+    """Export NAME's trained model: ONNX (verified in openwakeword.Model) and/or TFLite (Home Assistant)."""
     from core.export import run_export_phase
+    from core.model_card import write_model_card
 
     ws = get_workspace(workspace)
     project = ws.project(name)
     cfg = project.load_config()
+    written: list[str] = []
     with rich_reporter() as report:
-        result = run_export_phase(project, cfg, report, threading.Event())
-    click.secho(f"Exported: {result.get('onnx', project.model_path(cfg))}", fg="green")
+        if fmt in ("onnx", "all"):
+            run_export_phase(project, cfg, report, threading.Event())
+            written.append(str(project.model_path(cfg)))
+        if fmt in ("tflite", "all"):
+            from core.tflite_export import run_tflite_export
+
+            run_tflite_export(project, cfg, report, threading.Event())
+            written.append(str(project.model_path(cfg, ".tflite")))
+    card = project.model_path(cfg, ".json")
+    if card.is_file():
+        import json
+
+        write_model_card(project, cfg, json.loads(card.read_text()), {})
+    for path in written:
+        click.secho(f"Exported: {path}", fg="green")
 
 
 COMMANDS: list[click.Command] = [generate_cmd, train_cmd, eval_cmd, export_cmd]

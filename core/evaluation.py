@@ -1,0 +1,351 @@
+"""Evaluate a wake-word model the way a microphone feeds it, and pick its threshold.
+
+Held-out clips and a stream of held-out negatives go through ``openwakeword.Model`` in
+80 ms frames (1280 int16 samples). Per-frame scores are stored once; every threshold of the
+DET curve is then a cheap sweep over the stored arrays. When openWakeWord's ~11 h
+false-positive validation features are downloaded, their windows are scored directly too.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import defaultdict, deque
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.config import TrainingConfig
+from core.errors import EasyOWWError
+from core.events import Progress, Reporter, StageFinished, StageStarted, check_cancel, null_report, warn
+from core.fsutil import atomic_write_text
+
+STAGE = "evaluation"
+CHUNK = 1280
+FRAME_SECONDS = CHUNK / 16000
+REFRACTORY_FRAMES = 25  # 2 s: one trigger at most per 2 s
+THRESHOLDS = np.round(np.arange(1, 100) / 100.0, 2)
+FALLBACK_THRESHOLD = 0.5
+PAD_SECONDS = 1.0
+PAD_NOISE_LSB = 3.0
+
+
+# --------------------------------------------------------------------------- pure scoring logic
+def count_triggers(scores: np.ndarray, threshold: float, refractory: int = REFRACTORY_FRAMES) -> int:
+    """Triggers in a per-frame score stream: a frame >= threshold fires, then ``refractory`` frames are ignored."""
+    hits = np.flatnonzero(np.asarray(scores) >= threshold)
+    n = 0
+    i = 0
+    while i < len(hits):
+        n += 1
+        i = int(np.searchsorted(hits, hits[i] + refractory, side="left"))
+    return n
+
+
+def det_curve(
+    positive_max: np.ndarray,
+    negative_streams: list[np.ndarray],
+    negative_hours: float,
+    thresholds: np.ndarray = THRESHOLDS,
+    refractory: int = REFRACTORY_FRAMES,
+) -> list[dict[str, float]]:
+    """Recall and false accepts per hour at each threshold.
+
+    ``positive_max``: each positive clip's highest frame score (detected if >= threshold).
+    ``negative_streams``: per-frame score arrays of negative audio totalling ``negative_hours``.
+    """
+    pos = np.asarray(positive_max, dtype=np.float64)
+    rows = []
+    for t in thresholds:
+        fa = sum(count_triggers(s, float(t), refractory) for s in negative_streams)
+        rows.append(
+            {
+                "threshold": float(t),
+                "recall": float(np.mean(pos >= t)) if len(pos) else 0.0,
+                "false_accepts": int(fa),
+                "false_accepts_per_hour": float(fa / negative_hours) if negative_hours > 0 else 0.0,
+            }
+        )
+    return rows
+
+
+def choose_threshold(curve: list[dict[str, float]], target_fa_per_hour: float) -> tuple[float, bool]:
+    """(threshold, met): the best-recall threshold whose FA/h <= target.
+
+    Ties in recall go to fewer false accepts, then to the middle of the tied thresholds.
+    If no threshold meets the target: (0.5, False).
+    """
+    ok = [r for r in curve if r["false_accepts_per_hour"] <= target_fa_per_hour + 1e-12]
+    if not ok:
+        return FALLBACK_THRESHOLD, False
+    best_recall = max(r["recall"] for r in ok)
+    tied = [r for r in ok if r["recall"] == best_recall]
+    best_fa = min(r["false_accepts_per_hour"] for r in tied)
+    tied = sorted((r for r in tied if r["false_accepts_per_hour"] == best_fa), key=lambda r: r["threshold"])
+    return float(tied[(len(tied) - 1) // 2]["threshold"]), True
+
+
+def _row_at(curve: list[dict[str, float]], threshold: float) -> dict[str, float]:
+    return min(curve, key=lambda r: abs(r["threshold"] - threshold))
+
+
+# --------------------------------------------------------------------------- streaming through openWakeWord
+class StreamScorer:
+    """Feeds int16 audio to ``openwakeword.Model`` in 80 ms frames and returns per-frame scores."""
+
+    def __init__(self, model_path: str | Path, feature_models: Any, seed: int = 0) -> None:
+        import openwakeword
+
+        state = np.random.get_state()
+        np.random.seed(seed % (2**32))  # openwakeword fills its start-up buffer with np.random noise
+        try:
+            self.model = openwakeword.Model(
+                wakeword_models=[str(model_path)], inference_framework="onnx", **feature_models.as_kwargs()
+            )
+        finally:
+            np.random.set_state(state)
+        self.name = next(iter(self.model.models))
+        pp = self.model.preprocessor
+        self._initial = np.array(pp.feature_buffer, copy=True)
+        self._fast_reset_ok = all(
+            hasattr(pp, a)
+            for a in ("raw_data_buffer", "melspectrogram_buffer", "accumulated_samples", "raw_data_remainder")
+        )
+
+    def reset(self) -> None:
+        """``model.reset()``, reusing the start-up feature buffer (same result, no re-embedding)."""
+        if not self._fast_reset_ok:
+            self.model.reset()
+            return
+        self.model.prediction_buffer = defaultdict(partial(deque, maxlen=30))
+        pp = self.model.preprocessor
+        pp.raw_data_buffer.clear()
+        pp.melspectrogram_buffer = np.ones((76, 32))
+        pp.accumulated_samples = 0
+        pp.raw_data_remainder = np.empty(0)
+        pp.feature_buffer = self._initial.copy()
+
+    def scores(self, audio: np.ndarray, cancel: threading.Event | None = None) -> np.ndarray:
+        audio = np.asarray(audio, dtype=np.int16)
+        n = len(audio) // CHUNK
+        out = np.empty(n, np.float32)
+        predict = self.model.predict
+        for i in range(n):
+            if i % 256 == 0:
+                check_cancel(cancel)
+            out[i] = predict(audio[i * CHUNK : (i + 1) * CHUNK])[self.name]
+        return out
+
+
+def _pad(rng: np.random.Generator, seconds: float) -> np.ndarray:
+    return np.round(rng.normal(0, PAD_NOISE_LSB, int(16000 * seconds))).astype(np.int16)
+
+
+def held_out_clips(project: Any, cfg: TrainingConfig) -> dict[str, list[str]]:
+    """Validation clip paths (relative to the clips folder) per class, from the features phase."""
+    from core.features import load_sidecar, plan_features
+
+    fdir = project.features_dir(cfg)
+    out: dict[str, list[str]] = {}
+    for cls in ("positive", "negative"):
+        if (fdir / f"val_{cls}.json").is_file():
+            out[cls] = list(load_sidecar(fdir, "val", cls)["files"])
+    if len(out) < 2:
+        plan = plan_features(project.clips_dir(cfg), cfg)
+        for cls in ("positive", "negative"):
+            out.setdefault(cls, plan.rows[f"val_{cls}"])
+    return out
+
+
+# --------------------------------------------------------------------------- evaluation
+def evaluate_model(
+    model_path: str | Path,
+    project: Any,
+    cfg: TrainingConfig,
+    report: Reporter = null_report,
+    cancel: threading.Event | None = None,
+    max_positive_clips: int | None = None,
+    max_negative_clips: int | None = None,
+    use_validation_features: bool = True,
+) -> dict[str, Any]:
+    """Score any openWakeWord-compatible ONNX model on the project's held-out data.
+
+    Returns the model card fields (threshold, metrics, DET curve, what it was measured on)
+    without writing anything.
+    """
+    from core.feature_models import feature_models_for
+    from core.features import FeatureBank, read_clip_int16
+
+    t0 = time.monotonic()
+    model_path = Path(model_path)
+    if not model_path.is_file():
+        raise EasyOWWError(f"No model file at {model_path}. Export the model first or give the right path.")
+    fm = feature_models_for(project)
+    if fm.warning:
+        warn(report, fm.warning, STAGE)
+    clips_dir = project.clips_dir(cfg)
+    held = held_out_clips(project, cfg)
+    pos_files = held["positive"][:max_positive_clips] if max_positive_clips else held["positive"]
+    neg_files = held["negative"][:max_negative_clips] if max_negative_clips else held["negative"]
+    if not pos_files:
+        raise EasyOWWError(
+            "No held-out positive clips to evaluate on. Add clips and run the features phase again."
+        )
+    vf_path = Path(project.workspace.validation_features_path)
+    bank = FeatureBank(vf_path) if use_validation_features and vf_path.is_file() else None
+    total = len(pos_files) + len(neg_files) + (1 if bank is not None else 0)
+    report(StageStarted(STAGE, total=total, description="Evaluating as a live microphone stream"))
+
+    scorer = StreamScorer(model_path, fm, seed=cfg.seed)
+    rng = np.random.default_rng([cfg.seed, 101])
+    pos_max = np.empty(len(pos_files), np.float32)
+    real = np.array([Path(f).name.startswith("real_") for f in pos_files])
+    t_stream = time.monotonic()
+    frames = 0
+    for i, rel in enumerate(pos_files):
+        check_cancel(cancel)
+        audio = np.concatenate(
+            [_pad(rng, PAD_SECONDS), read_clip_int16(clips_dir / rel), _pad(rng, PAD_SECONDS)]
+        )
+        scorer.reset()
+        s = scorer.scores(audio, cancel)
+        frames += len(s)
+        pos_max[i] = float(s.max()) if len(s) else 0.0
+        if i % 16 == 0 or i == len(pos_files) - 1:
+            report(Progress(STAGE, i + 1, total, f"positive clips {i + 1}/{len(pos_files)}"))
+
+    streams: list[np.ndarray] = []
+    stream_hours = 0.0
+    if neg_files:
+        parts = [_pad(rng, PAD_SECONDS)]
+        for rel in neg_files:
+            check_cancel(cancel)
+            parts.append(read_clip_int16(clips_dir / rel))
+        stream = np.concatenate(parts)
+        scorer.reset()
+        done = len(pos_files)
+        scores = []
+        block = CHUNK * 250
+        for s0 in range(0, len(stream), block):
+            scores.append(scorer.scores(stream[s0 : s0 + block], cancel))
+            done_frac = min(1.0, (s0 + block) / len(stream))
+            report(Progress(STAGE, done + int(done_frac * len(neg_files)), total, "negative stream"))
+        neg_scores = np.concatenate(scores)
+        frames += len(neg_scores)
+        streams.append(neg_scores)
+        stream_hours = len(neg_scores) * FRAME_SECONDS / 3600
+    stream_seconds = time.monotonic() - t_stream
+
+    vf_hours = 0.0
+    vf_scores = None
+    if bank is not None:
+        from core.export import onnx_scorer
+
+        score = onnx_scorer(model_path)
+        parts_s = []
+        for blk in bank.iter_blocks(16384):
+            check_cancel(cancel)
+            parts_s.append(score(blk))
+        vf_scores = np.concatenate(parts_s) if parts_s else np.zeros(0, np.float32)
+        vf_hours = len(vf_scores) * FRAME_SECONDS / 3600
+        streams.append(vf_scores)
+        report(Progress(STAGE, total, total, "validation features"))
+
+    negative_hours = stream_hours + vf_hours
+    curve = det_curve(pos_max, streams, negative_hours)
+    if negative_hours <= 0:
+        warn(report, "no held-out negative audio: false accepts per hour cannot be measured", STAGE)
+    threshold, met = choose_threshold(curve, cfg.target_false_accepts_per_hour)
+    if not met:
+        warn(
+            report,
+            f"no threshold reaches {cfg.target_false_accepts_per_hour} false accepts per hour on the held-out "
+            f"negatives; using {FALLBACK_THRESHOLD}. Add more negative clips (or negative data) and train again.",
+            STAGE,
+        )
+    at = _row_at(curve, threshold)
+    at05 = _row_at(curve, 0.5)
+    metrics: dict[str, Any] = {
+        "recall": at["recall"],
+        "false_accepts_per_hour": at["false_accepts_per_hour"],
+        "recall_at_0_5": at05["recall"],
+        "fa_per_hour_at_0_5": at05["false_accepts_per_hour"],
+        "negative_hours": negative_hours,
+    }
+    if real.any():
+        metrics["recall_real_recordings"] = float(np.mean(pos_max[real] >= threshold))
+    if neg_files:
+        metrics["fa_per_hour_clips_stream"] = count_triggers(streams[0], threshold) / stream_hours
+    if vf_scores is not None and vf_hours > 0:
+        metrics["fa_per_hour_validation_features"] = count_triggers(vf_scores, threshold) / vf_hours
+    seconds = time.monotonic() - t0
+    return {
+        "wake_word": cfg.wake_word,
+        "model": model_path.name,
+        "threshold": threshold,
+        "threshold_meets_target": met,
+        "target_false_accepts_per_hour": cfg.target_false_accepts_per_hour,
+        "metrics": metrics,
+        "det_curve": curve,
+        "measured_on": {
+            "positive_clips": len(pos_files),
+            "positive_real_recordings": int(real.sum()),
+            "negative_clips": len(neg_files),
+            "negative_stream_hours": stream_hours,
+            "validation_feature_hours": vf_hours,
+            "validation_features": str(vf_path) if bank is not None else None,
+            "refractory_seconds": REFRACTORY_FRAMES * FRAME_SECONDS,
+            "method": "openwakeword.Model streaming, 80 ms frames, onnx feature models",
+        },
+        "timing": {
+            "seconds": seconds,
+            "stream_frames": frames,
+            "stream_frames_per_second": frames / stream_seconds if stream_seconds > 0 else 0.0,
+        },
+        "config": cfg.to_dict(),
+        "config_fingerprint": cfg.fingerprint(),
+    }
+
+
+def run_evaluation_phase(
+    project: Any,
+    cfg: TrainingConfig,
+    report: Reporter,
+    cancel: threading.Event | None,
+    model_path: str | Path | None = None,
+    **kw: Any,
+) -> dict[str, Any]:
+    """Evaluate the exported model (or ``model_path``) and write models/<project>.json atomically."""
+    t0 = time.monotonic()
+    path = Path(model_path) if model_path else project.model_path(cfg, ".onnx")
+    card = evaluate_model(path, project, cfg, report, cancel, **kw)
+    out = project.model_path(cfg, ".json")
+    atomic_write_text(out, json.dumps(card, indent=1))
+    m = card["metrics"]
+    report(
+        StageFinished(
+            STAGE,
+            True,
+            f"threshold {card['threshold']:.2f}: recall {m['recall']:.2f}, "
+            f"{m['false_accepts_per_hour']:.2f} false accepts/h over {m['negative_hours']:.2f} h",
+            time.monotonic() - t0,
+        )
+    )
+    return {
+        "path": str(out),
+        "threshold": card["threshold"],
+        **{
+            k: m[k]
+            for k in (
+                "recall",
+                "false_accepts_per_hour",
+                "recall_at_0_5",
+                "fa_per_hour_at_0_5",
+                "negative_hours",
+            )
+        },
+        "seconds": time.monotonic() - t0,
+    }

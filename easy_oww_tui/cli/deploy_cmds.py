@@ -1,0 +1,214 @@
+"""`easy-oww test NAME`: listen to the microphone and show wake-word detections live.
+
+Keys (in a terminal): f marks the last detection as a false trigger, q stops. With stdin
+not a TTY there is no key handling (the test runs for --duration, or until Ctrl-C).
+Heavy modules (numpy, sounddevice, openwakeword, onnxruntime) are imported only when it runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+
+from easy_oww_tui.cli.common import friendly_errors, get_workspace, workspace_option
+
+METER_LOW_DB = -60.0
+METER_WIDTH = 30
+
+
+def saved_threshold(model_json: Path) -> float | None:
+    """The threshold the evaluation chose (``models/<name>.json``), or None."""
+    try:
+        data = json.loads(model_json.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    for value in (data.get("threshold"), (data.get("card") or {}).get("threshold")):
+        if isinstance(value, int | float) and 0 < float(value) < 1:
+            return float(value)
+    return None
+
+
+def _default_model(project: Any, cfg: Any) -> Path:
+    from core.errors import EasyOWWError
+
+    for suffix in (".onnx", ".tflite"):
+        path = project.model_path(cfg, suffix)
+        if path.is_file():
+            return path
+    raise EasyOWWError(
+        f"{project.name} has no trained model yet ({project.model_path(cfg)}). "
+        f"Train it first: easy-oww train {project.name} (or pass --model PATH)."
+    )
+
+
+def _bar(fraction: float, width: int = METER_WIDTH) -> str:
+    n = max(0, min(width, round(fraction * width)))
+    return "█" * n + "·" * (width - n)
+
+
+class _LiveState:
+    """What the meter shows; written by the detector thread, read by Rich's refresh thread."""
+
+    def __init__(self, threshold: float) -> None:
+        self.threshold = threshold
+        self.rms_db = METER_LOW_DB
+        self.clipped = False
+        self.score = 0.0
+        self.time_s = 0.0
+        self.detections = 0
+        self.false = 0
+
+    def render(self) -> Any:
+        from rich.text import Text
+
+        level = (self.rms_db - METER_LOW_DB) / -METER_LOW_DB
+        text = Text()
+        text.append(f"{self.time_s:6.1f}s  level ")
+        text.append(_bar(level), style="red" if self.clipped else "green")
+        text.append(f" {self.rms_db:5.1f} dB   score ")
+        text.append(_bar(self.score, 20), style="bold yellow" if self.score >= self.threshold else "cyan")
+        text.append(f" {self.score:.2f}  (threshold {self.threshold:.2f})   detections {self.detections}")
+        if self.false:
+            text.append(f", {self.false} false")
+        text.append("   [f] false trigger  [q] stop", style="dim")
+        return text
+
+
+def _key_loop(detector: Any, stop: threading.Event, cancel: threading.Event, console: Any,
+              state: _LiveState) -> None:
+    """Single keys in cbreak mode (only called when stdin is a TTY)."""
+    import termios
+    import tty
+
+    fd = sys.stdin.fileno()
+    saved = termios.tcgetattr(fd)
+    try:
+        tty.setcbreak(fd)
+        while not stop.is_set():
+            ready, _, _ = select.select([fd], [], [], 0.1)
+            if not ready:
+                continue
+            key = os.read(fd, 1).decode(errors="ignore").lower()
+            if key == "f":
+                det = detector.mark_false()
+                if det is None:
+                    console.print("[dim]No detection to mark yet.[/]")
+                else:
+                    state.false = len(detector.summary().false_triggers)
+                    console.print(f"  marked detection #{det.index + 1} ({det.time_s:.1f}s) as a false trigger")
+            elif key in ("q", "\x1b", "\x04"):
+                cancel.set()
+                return
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+
+
+def _print_summary(console: Any, summary: Any, wake_word: str) -> None:
+    n = len(summary.detections)
+    n_false = len(summary.false_triggers)
+    console.print(
+        f"[bold]Summary:[/] {n} detection{'s' if n != 1 else ''} of {wake_word!r}"
+        f" ({n_false} marked as false trigger{'s' if n_false != 1 else ''}) in {summary.duration_s:.1f} s; "
+        f"highest score {summary.max_score:.2f} (threshold {summary.threshold:.2f})."
+    )
+    if n == 0:
+        console.print("No detections: speak closer to the microphone, check the level meter, "
+                      "or try a lower --threshold.")
+    elif n_false:
+        console.print("False triggers: try a higher --threshold, or add negative recordings "
+                      "(easy-oww record-negative) and train again.")
+
+
+@click.command("test")
+@click.argument("name")
+@click.option("--duration", type=click.FloatRange(min=0), default=60.0, show_default=True,
+              help="Seconds to listen (0: until q or Ctrl-C).")
+@click.option("--threshold", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
+              help="Detection threshold (default: the one saved in models/NAME.json, else 0.5).")
+@click.option("--device", default=None, help="Input device name or index (list them: python -m sounddevice).")
+@click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="An openWakeWord .onnx or .tflite model (default: the project's).")
+@workspace_option
+@friendly_errors
+def test_cmd(name: str, duration: float, threshold: float | None, device: str | None,
+             model_path: str | None, workspace: str | None) -> None:
+    """Say the wake word into the microphone and watch NAME's model detect it.
+
+    Press f to mark the last detection as a false trigger, q to stop.
+    """
+    from rich.console import Console
+
+    from core.events import Level
+    from core.live_test import Detection, LiveDetector, Score
+
+    ws = get_workspace(workspace)
+    project = ws.project(name)
+    cfg = project.load_config()
+    path = Path(model_path) if model_path else _default_model(project, cfg)
+    console = Console(highlight=False)
+    if threshold is None:
+        threshold = saved_threshold(project.model_path(cfg, ".json"))
+        if threshold is None:
+            threshold = 0.5
+            console.print("[dim]No evaluated threshold saved for this project; using 0.5.[/]")
+    interactive = sys.stdin.isatty() and console.is_terminal
+    state = _LiveState(threshold)
+    listening = threading.Event()
+    cancel = threading.Event()
+    detector_ref: list[Any] = []
+
+    def report(event: Any) -> None:
+        if isinstance(event, Level):
+            state.rms_db, state.clipped = event.rms_db, event.clipped
+            if not listening.is_set():
+                listening.set()
+                det = detector_ref[0] if detector_ref else None
+                where = det.summary().device if det is not None else "the microphone"
+                length = f"{duration:g} s" if duration else "until you press q / Ctrl-C"
+                console.print(f"Listening on {where} for {length}: say {cfg.wake_word!r}.")
+                sys.stdout.flush()
+        elif isinstance(event, Score):
+            state.score, state.time_s = event.score, event.time_s
+        elif isinstance(event, Detection):
+            state.detections += 1
+            console.print(f"[bold green]Detected[/] {cfg.wake_word!r} #{event.index + 1} at {event.time_s:.1f} s "
+                          f"(score {event.score:.2f})")
+            sys.stdout.flush()
+
+    console.print(f"Loading {path} (threshold {threshold:.2f})...")
+    detector = LiveDetector(path, threshold=threshold, device=device, report=report, cancel=cancel,
+                            feature_models_dir=ws.feature_models_dir)
+    detector_ref.append(detector)
+    stop = threading.Event()
+    keys = None
+    live = None
+    try:
+        if interactive:
+            from rich.live import Live
+
+            live = Live(get_renderable=state.render, console=console, refresh_per_second=12, transient=True)
+            live.start()
+            keys = threading.Thread(target=_key_loop, args=(detector, stop, cancel, console, state), daemon=True)
+            keys.start()
+        try:
+            summary = detector.run(duration or None)
+        except KeyboardInterrupt:
+            cancel.set()
+            summary = detector.summary()
+    finally:
+        stop.set()
+        if keys is not None:
+            keys.join(1.0)
+        if live is not None:
+            live.stop()
+    _print_summary(console, summary, cfg.wake_word)
+
+
+COMMANDS: list[click.Command] = [test_cmd]

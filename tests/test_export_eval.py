@@ -1,0 +1,185 @@
+"""ONNX export (loads in openwakeword, matches torch) and streaming evaluation / threshold choice."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from core import evaluation as E
+from core import export as X
+from core.errors import EasyOWWError
+from core.events import StageFinished, null_report
+from core.heads import DNNHead, TemporalHead
+from tests.model_fixtures import trained_project
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory) -> Path:
+    return tmp_path_factory.getbasetemp()
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, base):
+    project, cfg = trained_project(tmp_path_factory.mktemp("exported"), base)
+    summary = X.run_export_phase(project, cfg, null_report, None)
+    return project, cfg, summary
+
+
+# --------------------------------------------------------------------------- export
+def test_export_phase_writes_one_openwakeword_model(exported):
+    import onnx
+    import openwakeword
+
+    from core.feature_models import locate_feature_models
+
+    project, cfg, summary = exported
+    path = project.model_path(cfg, ".onnx")
+    assert Path(summary["path"]) == path and path.is_file()
+    assert [p.name for p in path.parent.iterdir() if p.name.startswith(path.name)] == [
+        path.name
+    ]  # no .data file
+    m = onnx.load(str(path))
+    onnx.checker.check_model(m)
+    assert not any(t.data_location == onnx.TensorProto.EXTERNAL for t in m.graph.initializer)
+    dims = [
+        [d.dim_value for d in v.type.tensor_type.shape.dim] for v in (m.graph.input[0], m.graph.output[0])
+    ]
+    assert dims == [[1, 16, 96], [1, 1]] and m.graph.input[0].name == X.INPUT_NAME
+    assert summary["max_abs_diff"] <= 1e-4 and summary["compared_rows"] > 16
+    oww = openwakeword.Model(
+        wakeword_models=[str(path)], inference_framework="onnx", **locate_feature_models(None).as_kwargs()
+    )
+    assert list(oww.models) == [project.name] and oww.model_inputs[project.name] == 16
+    scores = oww.predict(np.zeros(1280, np.int16))
+    assert set(scores) == {project.name}
+
+
+@pytest.mark.parametrize("head", [DNNHead(64, 2, 0.3), TemporalHead(64, 1, 0.3)], ids=["dnn", "temporal"])
+def test_export_onnx_matches_torch(tmp_path, head):
+    head.eval()
+    path = X.export_onnx(head, tmp_path / "h.onnx")
+    X.check_onnx_signature(path)
+    feats = np.random.default_rng(0).normal(1.0, 2.0, (300, 16, 96)).astype(np.float32)
+    with torch.no_grad():
+        ref = head(torch.from_numpy(feats)).numpy()[:, 0]
+    got = X.onnx_scores(path, feats)
+    assert np.max(np.abs(got - ref)) <= 1e-5
+    assert list(tmp_path.iterdir()) == [path]
+
+
+def test_export_refuses_a_model_that_scores_differently(base, tmp_path, monkeypatch):
+    project, cfg = trained_project(tmp_path, base)
+    real = X.onnx_scorer
+
+    def shifted(path):
+        score = real(path)
+        return lambda feats: score(feats) + 1e-3
+
+    monkeypatch.setattr(X, "onnx_scorer", shifted)
+    with pytest.raises(EasyOWWError, match="differ"):
+        X.run_export_phase(project, cfg, null_report, None)
+    assert not project.model_path(cfg, ".onnx").exists()
+
+
+# --------------------------------------------------------------------------- threshold logic
+def test_count_triggers_refractory():
+    s = np.zeros(200)
+    s[[10, 11, 20, 34, 35, 36, 100]] = 0.9
+    s[150] = 0.6
+    assert E.count_triggers(s, 0.5) == 4  # 10 (swallows 11, 20, 34), 35 (swallows 36), 100, 150
+    assert E.count_triggers(s, 0.7) == 3
+    assert E.count_triggers(s, 0.95) == 0
+    assert E.count_triggers(s, 0.5, refractory=1) == 8
+
+
+def test_det_curve_and_threshold_choice_on_crafted_scores():
+    pos = np.array([0.95, 0.9, 0.8, 0.6, 0.3])
+    neg = np.zeros(45000)  # exactly 1 hour of 80 ms frames
+    neg[[100, 1000]] = 0.85  # two false accepts at thresholds <= 0.85
+    neg[[5000, 9000, 13000]] = 0.55  # three more at thresholds <= 0.55
+    curve = E.det_curve(pos, [neg], negative_hours=1.0)
+    assert len(curve) == 99 and curve[0]["threshold"] == 0.01 and curve[-1]["threshold"] == 0.99
+    by_t = {r["threshold"]: r for r in curve}
+    assert by_t[0.5]["recall"] == 0.8 and by_t[0.5]["false_accepts_per_hour"] == 5
+    assert by_t[0.6]["recall"] == 0.8 and by_t[0.6]["false_accepts_per_hour"] == 2
+    assert by_t[0.86]["recall"] == 0.4 and by_t[0.86]["false_accepts_per_hour"] == 0
+    # target 0.5/h: only thresholds > 0.85 qualify; best recall 0.4 for 0.86..0.90 -> middle one
+    assert E.choose_threshold(curve, 0.5) == (0.88, True)
+    # target 2/h: thresholds 0.56..0.60 give recall 0.8 with 2 FA/h -> middle one (0.58)
+    assert E.choose_threshold(curve, 2.0) == (0.58, True)
+    # target 5/h: every threshold qualifies; recall 1.0 for 0.01..0.30 (all 5 FA/h) -> middle one
+    assert E.choose_threshold(curve, 5.0) == (0.15, True)
+    # equal recall, fewer false accepts wins: recall 0.8 spans 0.31..0.60, FA 2/h only from 0.56
+    assert E.choose_threshold([r for r in curve if r["threshold"] > 0.3], 5.0) == (0.58, True)
+    # nothing can meet a target when every threshold fires too often -> 0.5, not met
+    always = np.full(45000, 1.0)
+    assert E.choose_threshold(E.det_curve(pos, [always], 1.0), 0.5) == (0.5, False)
+
+
+# --------------------------------------------------------------------------- evaluation
+def test_evaluation_phase_writes_model_card(exported):
+    project, cfg, _ = exported
+    events = []
+    out = E.run_evaluation_phase(project, cfg, events.append, None)
+    card = json.loads(project.model_path(cfg, ".json").read_text())
+    assert out["path"] == str(project.model_path(cfg, ".json"))
+    assert card["wake_word"] == "hey jarvis" and 0.01 <= card["threshold"] <= 0.99
+    m = card["metrics"]
+    for k in ("recall", "false_accepts_per_hour", "recall_at_0_5", "fa_per_hour_at_0_5", "negative_hours"):
+        assert isinstance(m[k], float)
+    assert m["recall_at_0_5"] >= 0.8  # held-out "hey jarvis" clips, streamed in 80 ms frames
+    assert m["negative_hours"] > 0 and len(card["det_curve"]) == 99
+    on = card["measured_on"]
+    held = E.held_out_clips(project, cfg)
+    assert on["positive_clips"] == len(held["positive"]) and on["negative_clips"] == len(held["negative"])
+    assert card["config"] == cfg.to_dict() and card["config_fingerprint"] == cfg.fingerprint()
+    assert isinstance(events[-1], StageFinished) and events[-1].ok
+
+
+def test_evaluate_model_uses_validation_features(exported, monkeypatch):
+    """Precomputed (T, 96) validation features are scored window by window and counted in FA/h."""
+    from core.features import embed_stream
+
+    project, cfg, _ = exported
+    rng = np.random.default_rng(3)
+    noise = (rng.standard_normal(16000 * 20) * 2000).astype(np.int16)
+    path = project.workspace.validation_features_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.save(path, embed_stream(noise))
+    card = E.evaluate_model(
+        project.model_path(cfg, ".onnx"), project, cfg, null_report, None, max_positive_clips=4
+    )
+    on = card["measured_on"]
+    assert on["validation_feature_hours"] == pytest.approx((20 * 12.5 - 9 - 15) * 0.08 / 3600, rel=0.01)
+    assert card["metrics"]["negative_hours"] == pytest.approx(
+        on["negative_stream_hours"] + on["validation_feature_hours"]
+    )
+    assert "fa_per_hour_validation_features" in card["metrics"]
+    path.unlink()
+
+
+def test_stream_scorer_fast_reset_equals_model_reset(exported):
+    from core.feature_models import locate_feature_models
+    from core.features import read_clip_int16
+
+    project, cfg, _ = exported
+    clip = project.clips_dir(cfg) / E.held_out_clips(project, cfg)["positive"][0]
+    audio = np.concatenate([np.zeros(16000, np.int16), read_clip_int16(clip), np.zeros(16000, np.int16)])
+    scorer = E.StreamScorer(project.model_path(cfg, ".onnx"), locate_feature_models(None), seed=1)
+    first = scorer.scores(audio)
+    scorer.reset()
+    again = scorer.scores(audio)
+    np.testing.assert_allclose(first, again, atol=1e-6)
+    scorer.model.reset()  # openWakeWord's own reset (new random start-up buffer): same detection
+    third = scorer.scores(audio)
+    assert abs(float(third.max()) - float(first.max())) < 0.05
+
+
+def test_evaluate_missing_model_is_clear(exported, tmp_path):
+    project, cfg, _ = exported
+    with pytest.raises(EasyOWWError, match="No model file"):
+        E.evaluate_model(tmp_path / "nope.onnx", project, cfg)

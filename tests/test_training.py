@@ -1,0 +1,189 @@
+"""Heads and training: learning on real Piper features, events, checkpoints, exact resume."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from core import training as T
+from core.errors import Cancelled, ConfigError, EasyOWWError
+from core.events import Metric, Progress, StageFinished, null_report
+from core.heads import DNNHead, TemporalHead, build_head
+from tests.model_fixtures import featured_project, small_cfg
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory) -> Path:
+    return tmp_path_factory.getbasetemp()
+
+
+# --------------------------------------------------------------------------- heads
+@pytest.mark.parametrize("kind", ["dnn", "temporal"])
+def test_heads_contract(kind):
+    cfg = small_cfg(model_type=kind, layer_size=32, n_blocks=2)
+    head = build_head(cfg).eval()
+    x = torch.randn(5, 16, 96)
+    y = head(x)
+    assert y.shape == (5, 1) and torch.all((y >= 0) & (y <= 1))
+    torch.testing.assert_close(y, torch.sigmoid(head.logits(x)))
+    # rows are scored independently (no batch mixing in eval mode)
+    torch.testing.assert_close(head(x[2:3]), y[2:3], atol=1e-6, rtol=1e-5)
+
+
+def test_dnn_head_is_openwakeword_shaped():
+    head = DNNHead(layer_size=128, n_blocks=1, dropout=0.3)
+    linears = [m for m in head.modules() if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(1536, 128), (128, 128), (128, 1)]
+    assert sum(isinstance(m, torch.nn.LayerNorm) for m in head.modules()) == 2
+    assert isinstance(TemporalHead(64), torch.nn.Module)
+    with pytest.raises(ConfigError, match="model_type"):
+        build_head({"model_type": "lstm", "layer_size": 8, "n_blocks": 1, "dropout": 0.0})
+
+
+def test_rng_state_roundtrip_is_weights_only_safe(tmp_path):
+    import random
+
+    state = T.rng_state()
+    a = (random.random(), np.random.random(), torch.rand(1).item())
+    T.save_torch_atomic({"rng": state}, tmp_path / "s.pt")
+    T.set_rng_state(T.load_torch(tmp_path / "s.pt")["rng"])
+    assert (random.random(), np.random.random(), torch.rand(1).item()) == a
+
+
+def test_lr_schedule_warms_up_and_decays():
+    f = [T.lr_factor(s, 1000) for s in range(1000)]
+    assert f[0] < f[49] == pytest.approx(1.0) and f[-1] < 0.05 and min(f) > 0
+
+
+# --------------------------------------------------------------------------- training
+def test_training_learns_and_reports(base, tmp_path):
+    project, cfg = featured_project(tmp_path, base, small_cfg(max_steps=300, batch_size=64))
+    events = []
+    out = T.run_training_phase(project, cfg, events.append, None)
+    losses = [e for e in events if isinstance(e, Metric) and e.name == "loss"]
+    assert [e.step for e in losses][:3] == [25, 50, 75]
+    assert losses[-1].value < losses[0].value
+    names = {e.name for e in events if isinstance(e, Metric)}
+    assert names == {"loss", "val_loss", "recall", "false_accept_rate"}
+    assert all(e.step is not None for e in events if isinstance(e, Metric))
+    assert sum(isinstance(e, Progress) for e in events) >= 12
+    assert isinstance(events[-1], StageFinished) and events[-1].ok
+    assert out["steps"] == 300 and out["steps_per_second"] > 0 and out["best_step"] > 0
+    fm = out["final_metrics"]
+    assert fm["recall"] >= 0.8 and fm["false_accept_rate"] <= 0.2  # far above chance (0.5 / 0.5)
+    assert out["real_positives"] > 0
+    for name in (T.FINAL_NAME, T.BEST_NAME, T.CHECKPOINT_NAME):
+        assert torch.load(project.checkpoints_dir / name, weights_only=True)
+    model, info = T.load_trained_head(project)
+    assert not model.training and info["summary"]["steps"] == 300
+    # running the phase again finds the finished model
+    again = T.run_training_phase(project, cfg, null_report, None)
+    assert again["skipped"] is True
+
+
+def _weights(project) -> dict[str, torch.Tensor]:
+    return torch.load(project.checkpoints_dir / T.FINAL_NAME, weights_only=True)["model"]
+
+
+@pytest.mark.parametrize("model_type", ["dnn", "temporal"])
+def test_resume_gives_identical_weights(base, tmp_path, model_type):
+    cfg = small_cfg(max_steps=60, checkpoint_every=20, batch_size=64, model_type=model_type, layer_size=64)
+    ref, _ = featured_project(tmp_path / "ref", base, cfg)
+    T.run_training_phase(ref, cfg, null_report, None, resume=False, val_every=10)
+    expected = _weights(ref)
+
+    # 1) cancelled with the cancel event at step 25: a checkpoint is written at the cancel
+    p1, _ = featured_project(tmp_path / "cancel", base, cfg)
+    cancel = threading.Event()
+
+    def on_event(ev):
+        if isinstance(ev, Progress) and ev.done >= 25:
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        T.run_training_phase(p1, cfg, on_event, cancel, val_every=10)
+    assert torch.load(p1.checkpoints_dir / T.CHECKPOINT_NAME, weights_only=True)["step"] == 25
+    out = T.run_training_phase(p1, cfg, null_report, None, val_every=10)
+    assert out["resumed_from"] == 25 and out["steps"] == 60
+
+    # 2) killed at step 30 (no chance to save): resumes from the step-20 checkpoint
+    p2, _ = featured_project(tmp_path / "kill", base, cfg)
+
+    class Killed(BaseException):
+        pass
+
+    def kill(ev):
+        if isinstance(ev, Metric) and ev.step == 30:
+            raise Killed
+
+    with pytest.raises(Killed):
+        T.run_training_phase(p2, cfg, kill, None, val_every=10)
+    assert torch.load(p2.checkpoints_dir / T.CHECKPOINT_NAME, weights_only=True)["step"] == 20
+    out2 = T.run_training_phase(p2, cfg, null_report, None, val_every=10)
+    assert out2["resumed_from"] == 20
+
+    for p in (p1, p2):
+        got = _weights(p)
+        assert got.keys() == expected.keys()
+        for k in expected:
+            assert torch.equal(got[k], expected[k]), k
+
+
+def test_changed_settings_restart_training(base, tmp_path):
+    cfg = small_cfg(max_steps=40, checkpoint_every=20, batch_size=32)
+    project, _ = featured_project(tmp_path, base, cfg)
+    T.run_training_phase(project, cfg, null_report, None)
+    cfg2 = small_cfg(max_steps=40, checkpoint_every=20, batch_size=32, learning_rate=0.002)
+    events = []
+    out = T.run_training_phase(project, cfg2, events.append, None)
+    assert out.get("skipped") is None and out["resumed_from"] is None
+
+
+def test_acav_bank_negatives_are_drawn(base, tmp_path, monkeypatch):
+    monkeypatch.setattr(T, "BANK_BLOCK", 256)
+    monkeypatch.setattr(T, "BANK_REFRESH", 10)
+    cfg = small_cfg(max_steps=40, batch_size=32)
+    project, _ = featured_project(tmp_path, base, cfg)
+    path = project.workspace.acav100m_features_path
+    path.parent.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    np.save(path, rng.normal(1.5, 1.0, size=(1000, 16, 96)).astype(np.float16))
+    data = T.load_train_data(project, cfg)
+    sampler = T.BatchSampler(data, 32, 0, torch.device("cpu"))
+    assert sampler.n_bank == 8 and sampler.n_pos == 16
+    x, y = sampler.batch(0)
+    bank_rows = x[-8:]
+    assert x.shape == (32, 16, 96) and y[:16].sum() == 16 and y[16:].sum() == 0
+    assert torch.allclose(bank_rows.mean(), torch.tensor(1.5), atol=0.1)
+    out = T.run_training_phase(project, cfg, null_report, None)
+    assert out["bank_negatives"] is True
+
+
+def test_training_needs_features(tmp_path):
+    from core.projects import Workspace
+
+    cfg = small_cfg()
+    project = Workspace(tmp_path / "ws").create_project(cfg)
+    with pytest.raises(EasyOWWError, match="features phase"):
+        T.run_training_phase(project, cfg, null_report, None)
+
+
+def test_early_stop_on_plateau(base, tmp_path):
+    cfg = small_cfg(max_steps=400, batch_size=64, checkpoint_every=100)
+    project, _ = featured_project(tmp_path, base, cfg)
+    events = []
+    out = T.run_training_phase(project, cfg, events.append, None, patience=2, min_fraction=0.0, val_every=10)
+    assert out["early_stopped"] is True and out["steps"] < 400
+    assert out["best_step"] <= out["steps"] - 20  # two validations without improvement
+    assert (project.checkpoints_dir / T.FINAL_NAME).is_file()
+    assert any(getattr(e, "message", "").startswith("validation loss stopped improving") for e in events)
+
+
+def test_auto_threads_is_sane():
+    from core.features import auto_threads
+
+    assert 1 <= auto_threads() <= 2 and auto_threads(cap=1) == 1
