@@ -1,0 +1,322 @@
+"""Model-quality benchmark: an easy-oww "hey jarvis" model beside the pretrained openWakeWord reference.
+
+Trains "hey jarvis" with the default offline settings (unless ``--skip-train``), then scores that model, any
+``--model`` given and the pretrained ``hey_jarvis`` reference on the same held-out audio (bench/heldout.py:
+voices, rooms, noise, music and text never used in training), streamed the way a microphone streams
+(bench/stream_score.py). Prints recall and false accepts per hour at 0.5, recall at the threshold where
+false accepts per hour <= 0.5, and near-miss accept rates; writes the numbers as JSON.
+
+    python bench/quality.py [--workspace DIR] [--model PATH ...] [--skip-train] [--cache DIR] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+if str(HERE.parent) not in sys.path:
+    sys.path.insert(0, str(HERE.parent))
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+import heldout  # noqa: E402
+import stream_score as ss  # noqa: E402
+
+CACHE_ROOT = HERE / ".cache"
+TARGET_FA = 0.5
+CATEGORIES = ("positive", "near_miss", "negative")
+REFERENCE_LABEL = "hey_jarvis (pretrained reference)"
+
+
+# ----------------------------------------------------------------------------------------------- train
+class PrintReporter:
+    """Prints pipeline events: stage starts/ends, log lines, progress and metrics at most every 15 s."""
+
+    def __init__(self, every: float = 15.0) -> None:
+        self.every = every
+        self._last: dict[str, float] = {}
+
+    def _due(self, key: str) -> bool:
+        now = time.monotonic()
+        if now - self._last.get(key, 0.0) >= self.every:
+            self._last[key] = now
+            return True
+        return False
+
+    def __call__(self, event: Any) -> None:
+        from core import events as ev
+
+        if isinstance(event, ev.StageStarted):
+            print(f"[{event.stage}] started {event.description}".rstrip(), flush=True)
+        elif isinstance(event, ev.StageFinished):
+            secs = f" in {event.seconds:.0f} s" if event.seconds is not None else ""
+            print(f"[{event.stage}] {'finished' if event.ok else 'FAILED'}{secs} {event.message}".rstrip(), flush=True)
+        elif isinstance(event, ev.LogLine):
+            print(f"[{event.stage or 'log'}] {event.level}: {event.message}", flush=True)
+        elif isinstance(event, ev.Progress):
+            if event.total and event.done >= event.total or self._due(f"p:{event.stage}"):
+                total = f"/{event.total}" if event.total else ""
+                print(f"[{event.stage}] {event.done}{total} {event.message}".rstrip(), flush=True)
+        elif isinstance(event, ev.Metric):
+            if self._due(f"m:{event.stage}:{event.name}"):
+                step = f" step {event.step}" if event.step is not None else ""
+                print(f"[{event.stage}] {event.name}={event.value:.4g}{step}", flush=True)
+
+
+def train_default(workspace: Path, quick: bool = False) -> Path:
+    """Create (or reuse) the "hey_jarvis" project with default settings, run the pipeline, return the model."""
+    from core.config import TrainingConfig
+    from core.errors import ProjectError
+    from core.orchestrator import run_training
+    from core.projects import Workspace
+
+    ws = Workspace(Path(workspace)).ensure()
+    name = "hey_jarvis_quick" if quick else "hey_jarvis"
+    cfg = TrainingConfig.quick(name, "hey jarvis") if quick else TrainingConfig.create_default(name, "hey jarvis")
+    try:
+        project = ws.project(name)
+        if project.load_config().to_dict() != cfg.to_dict():
+            print(f"note: project {name} in {ws.root} has non-default settings; using them as they are.")
+    except ProjectError:
+        project = ws.create_project(cfg)
+    print(f"training {name} in {ws.root} ...", flush=True)
+    started = time.monotonic()
+    summary = run_training(project.path, ws.root, report=PrintReporter())
+    print(f"training finished in {time.monotonic() - started:.0f} s", flush=True)
+    model = summary.model_path or project.model_path(project.load_config())
+    if not Path(model).is_file():
+        raise FileNotFoundError(f"Training finished but no model at {model}.")
+    return Path(model)
+
+
+# ------------------------------------------------------------------------------------------- embeddings
+def _read_int16(path: Path) -> np.ndarray:
+    import soundfile as sf
+
+    x, sr = sf.read(str(path), dtype="int16", always_2d=False)
+    if sr != ss.SAMPLE_RATE or x.ndim != 1:
+        raise ValueError(f"{path}: expected 16 kHz mono, got {sr} Hz, shape {x.shape}")
+    return x
+
+
+def load_embeddings(cache: Path, manifest: dict, threads: int = 1, log=print) -> dict[str, list[np.ndarray]]:
+    """Streaming embeddings of every held-out item, computed once and cached per feature-model version."""
+    folder = Path(cache) / "embeddings" / ss.features_key()
+    folder.mkdir(parents=True, exist_ok=True)
+    out: dict[str, list[np.ndarray]] = {}
+    embedder = None
+    for cat in CATEGORIES:
+        files = [it["file"] for it in manifest["items"][cat]]
+        path = folder / f"{cat}.npz"
+        known: dict[str, np.ndarray] = {}
+        if path.is_file():
+            with np.load(path, allow_pickle=False) as z:
+                offs, emb = z["offsets"], z["emb"]
+                known = {str(f): emb[offs[i]:offs[i + 1]] for i, f in enumerate(z["files"])}
+            if list(known) == files:
+                out[cat] = [known[f] for f in files]
+                continue
+        started = time.monotonic()
+        embs = []
+        for i, f in enumerate(files):
+            if f not in known:
+                if embedder is None:
+                    embedder = ss.StreamingEmbedder(threads=threads)
+                known[f] = embedder.embed(_read_int16(Path(cache) / f))
+            embs.append(known[f])
+            if (i + 1) % 100 == 0 or (cat == "negative" and (i + 1) % 4 == 0):
+                log(f"  embedding {cat}: {i + 1}/{len(files)} ({time.monotonic() - started:.0f} s)")
+        offsets = np.concatenate([[0], np.cumsum([len(e) for e in embs])]).astype(np.int64)
+        from core.fsutil import atomic_path
+
+        with atomic_path(path) as tmp:
+            np.savez(tmp, emb=np.concatenate(embs) if embs else np.zeros((0, 96), np.float32),
+                     offsets=offsets, files=np.array(files, dtype=str))
+        log(f"  embedded {len(files)} {cat} items in {time.monotonic() - started:.0f} s")
+        out[cat] = embs
+    return out
+
+
+# --------------------------------------------------------------------------------------------- scoring
+def _r(x: float | None, nd: int = 4) -> float | None:
+    return None if x is None or not np.isfinite(x) else round(float(x), nd)
+
+
+def evaluate(head: ss.Head, manifest: dict, embs: dict[str, list[np.ndarray]], label: str) -> dict[str, Any]:
+    """All benchmark numbers for one head."""
+    started = time.monotonic()
+    items = manifest["items"]
+    pos_scores = ss.score_items(head, embs["positive"])
+    near_scores = ss.score_items(head, embs["near_miss"])
+    neg_scores = ss.score_items(head, embs["negative"])
+    pos_max = np.array([s.max() if len(s) else 0.0 for s in pos_scores])
+    near_max = np.array([s.max() if len(s) else 0.0 for s in near_scores])
+    c = ss.curve(pos_max, neg_scores, near_max)
+    i05 = ss.at_threshold(c, 0.5)
+    best = ss.best_under_fa(c, TARGET_FA)
+    t_best = float(c.thresholds[best]) if best is not None else None
+
+    def recall_by(key: str, t: float | None) -> dict[str, float]:
+        groups: dict[str, list[float]] = {}
+        for it, m in zip(items["positive"], pos_max, strict=True):
+            groups.setdefault(str(it.get(key)), []).append(float(t is not None and m >= t))
+        return {k: round(float(np.mean(v)), 3) for k, v in sorted(groups.items())}
+
+    def fa_by_kind(t: float | None) -> dict[str, float]:
+        kinds: dict[str, list[float]] = {}
+        for it, s in zip(items["negative"], neg_scores, strict=True):
+            trig, hours = kinds.setdefault(it["kind"], [0.0, 0.0])
+            kinds[it["kind"]] = [trig + (ss.count_triggers(s, t) if t is not None else 0),
+                                 hours + len(s) * ss.FRAME / ss.SAMPLE_RATE / 3600]
+        return {k: round(v[0] / v[1], 2) for k, v in sorted(kinds.items()) if v[1] > 0}
+
+    def near_by_phrase(t: float | None) -> dict[str, float]:
+        groups: dict[str, list[float]] = {}
+        for it, m in zip(items["near_miss"], near_max, strict=True):
+            groups.setdefault(it["text"], []).append(float(t is not None and m >= t))
+        return {k: round(float(np.mean(v)), 3) for k, v in sorted(groups.items())}
+
+    return {
+        "model": label,
+        "path": str(head.path),
+        "recall_at_0.5": _r(c.recall[i05]),
+        "fa_per_hour_at_0.5": _r(c.fa_per_hour[i05], 3),
+        "near_miss_rate_at_0.5": _r(c.near_miss_rate[i05]),
+        "threshold_at_target_fa": _r(t_best, 5),
+        "recall_at_target_fa": _r(c.recall[best]) if best is not None else 0.0,
+        "fa_per_hour_at_target_fa": _r(c.fa_per_hour[best], 3) if best is not None else None,
+        "near_miss_rate_at_target_fa": _r(c.near_miss_rate[best]) if best is not None else None,
+        "target_fa_per_hour": TARGET_FA,
+        "negative_hours": round(c.negative_hours, 3),
+        "positives": len(pos_max),
+        "near_misses": len(near_max),
+        "recall_by_group_at_0.5": recall_by("group", 0.5),
+        "recall_by_group_at_target_fa": recall_by("group", t_best),
+        "recall_by_voice_at_0.5": recall_by("voice", 0.5),
+        "recall_by_voice_at_target_fa": recall_by("voice", t_best),
+        "fa_per_hour_by_kind_at_0.5": fa_by_kind(0.5),
+        "near_miss_by_phrase_at_0.5": near_by_phrase(0.5),
+        "curve": {"thresholds": [round(float(t), 6) for t in c.thresholds],
+                  "recall": [round(float(x), 4) for x in c.recall],
+                  "fa_per_hour": [round(float(x), 3) for x in c.fa_per_hour],
+                  "near_miss_rate": [round(float(x), 4) for x in c.near_miss_rate]},
+        "score_seconds": round(time.monotonic() - started, 2),
+    }
+
+
+def format_table(results: list[dict[str, Any]]) -> str:
+    """Side-by-side table of the headline numbers."""
+    head = ["model", "recall@0.5", "FA/h@0.5", f"recall@<={TARGET_FA}FA/h (t)", "near-miss@0.5",
+            "near-miss@t", "neg hours"]
+    rows = []
+    for r in results:
+        t = r["threshold_at_target_fa"]
+        rows.append([
+            r["model"],
+            f"{r['recall_at_0.5']:.3f}",
+            f"{r['fa_per_hour_at_0.5']:.2f}",
+            f"{r['recall_at_target_fa']:.3f} ({t:.5g})" if t is not None else "0.000 (none)",
+            f"{r['near_miss_rate_at_0.5']:.3f}",
+            f"{r['near_miss_rate_at_target_fa']:.3f}" if r["near_miss_rate_at_target_fa"] is not None else "-",
+            f"{r['negative_hours']:.2f}",
+        ])
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows, strict=True)]
+    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True))  # noqa: E731
+    return "\n".join([line(head), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def _unique_labels(paths: list[Path]) -> list[str]:
+    stems = [p.stem for p in paths]
+    return [str(p) if stems.count(p.stem) > 1 else p.stem for p in paths]
+
+
+def run(models: list[tuple[str, Path]], cache: Path, spec: heldout.Spec, threads: int = 1,
+        workers: int = 2) -> list[dict[str, Any]]:
+    """Build/load the held-out set and its embeddings, then evaluate each (label, path)."""
+    t0 = time.monotonic()
+    manifest = heldout.build_heldout(cache, spec, workers)
+    print(f"held-out set ready ({time.monotonic() - t0:.0f} s): {manifest['counts']}, "
+          f"{manifest['negative_hours']:.2f} h of negatives", flush=True)
+    t1 = time.monotonic()
+    embs = load_embeddings(cache, manifest, threads)
+    print(f"embeddings ready ({time.monotonic() - t1:.0f} s)", flush=True)
+    results = []
+    for label, path in models:
+        res = evaluate(ss.load_head(path), manifest, embs, label)
+        print(f"scored {label} in {res['score_seconds']:.1f} s", flush=True)
+        results.append(res)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Held-out quality benchmark for 'hey jarvis'.")
+    ap.add_argument("--workspace", type=Path, default=CACHE_ROOT / "ws")
+    ap.add_argument("--model", type=Path, action="append", default=[], help="extra .onnx/.tflite head(s) to score")
+    ap.add_argument("--skip-train", action="store_true", help="do not train; score --model(s) and the reference")
+    ap.add_argument("--cache", type=Path, default=None, help="held-out set folder (default bench/.cache/heldout)")
+    ap.add_argument("--quick", action="store_true", help="small held-out set and the quick training preset")
+    ap.add_argument("--no-reference", action="store_true", help="leave out the pretrained reference")
+    ap.add_argument("--threads", type=int, default=1, help="onnxruntime threads for feature extraction")
+    ap.add_argument("--workers", type=int, default=2, help="parallel synthesis jobs when building the set")
+    ap.add_argument("--results", type=Path, default=CACHE_ROOT / "quality_results.json")
+    ap.add_argument("--require-parity", action="store_true",
+                    help="exit 1 unless every easy-oww model's recall at <=0.5 FA/h is at least the reference's")
+    args = ap.parse_args(argv)
+
+    spec = heldout.Spec.quick() if args.quick else heldout.Spec()
+    cache = args.cache or (CACHE_ROOT / ("heldout_quick" if args.quick else "heldout"))
+    trained: Path | None = None
+    train_error = None
+    if not args.skip_train:
+        try:
+            trained = train_default(args.workspace, args.quick)
+        except Exception as exc:  # report and still score the other models
+            train_error = f"{type(exc).__name__}: {exc}"
+            print(f"training failed: {train_error}", file=sys.stderr, flush=True)
+    paths = ([trained] if trained else []) + list(args.model)
+    labels = _unique_labels(paths)
+    if trained is not None:
+        labels[0] = f"easy-oww {labels[0]}"
+    models = list(zip(labels, paths, strict=True))
+    if not args.no_reference:
+        models.append((REFERENCE_LABEL, ss.reference_model_path("hey_jarvis")))
+    if not models:
+        print("nothing to score: give --model or drop --no-reference", file=sys.stderr)
+        return 2
+
+    started = time.monotonic()
+    results = run(models, cache, spec, args.threads, args.workers)
+    print()
+    print(format_table(results))
+    ref = next((r for r in results if r["model"] == REFERENCE_LABEL), None)
+    ours = [r for r in results if r["model"] != REFERENCE_LABEL]
+    verdicts = {}
+    if ref is not None:
+        for r in ours:
+            ok = r["recall_at_target_fa"] >= ref["recall_at_target_fa"]
+            verdicts[r["model"]] = ok
+            print(f"{r['model']}: recall@<={TARGET_FA}FA/h {r['recall_at_target_fa']:.3f} vs reference "
+                  f"{ref['recall_at_target_fa']:.3f} -> {'PASS' if ok else 'FAIL'}")
+    payload = {"heldout": str(cache), "seconds": round(time.monotonic() - started, 1),
+               "train_error": train_error, "parity": verdicts, "results": results}
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    from core.fsutil import atomic_write_text
+
+    atomic_write_text(args.results, json.dumps(payload, indent=1))
+    print(f"results written to {args.results}")
+    if train_error:
+        return 1
+    if args.require_parity and not all(verdicts.values()):
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

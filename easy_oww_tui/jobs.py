@@ -1,0 +1,220 @@
+"""Long jobs (training, downloads) as seen by the app: their state, and the thread-side runners.
+
+The App owns the workers (``@work(thread=True)``); the functions here run inside them. They turn
+core events into :mod:`easy_oww_tui.messages` and post them to the App (``post`` must be thread-safe,
+e.g. ``App.post_message``). :class:`JobState` is only touched on the UI thread, by the App's handlers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from textual.message import Message
+
+from easy_oww_tui.messages import (
+    JobDone,
+    JobLog,
+    JobMessage,
+    LevelChanged,
+    MetricReported,
+    PhaseFinished,
+    PhaseProgress,
+    PhaseStarted,
+)
+
+# Mirrors core.orchestrator.PHASES (not imported here: that module pulls in the heavy pipeline).
+PHASES: list[str] = ["clips", "augmentation", "features", "training", "export", "evaluation"]
+METRICS: list[str] = ["loss", "val_loss", "recall", "false_accept_rate"]
+DOWNLOADS_KEY = "@downloads"
+
+Post = Callable[[Message], Any]
+
+
+@dataclass
+class PhaseState:
+    name: str
+    status: str = "waiting"  # waiting | running | done | skipped | failed | cancelled
+    done: int = 0
+    total: int | None = None
+    message: str = ""
+    seconds: float | None = None
+
+
+@dataclass
+class JobState:
+    """Everything a dashboard shows about one project's job; survives leaving the screen."""
+
+    project: str
+    kind: str = "training"
+    phases: dict[str, PhaseState] = field(default_factory=dict)
+    metrics: dict[str, list[float]] = field(default_factory=dict)
+    log: deque[tuple[str, str, str]] = field(default_factory=lambda: deque(maxlen=2000))
+    running: bool = False
+    outcome: str | None = None  # ok | cancelled | failed
+    result: Any = None
+    error: str = ""
+    current: str | None = None
+    started: float = 0.0
+    cancel_requested: bool = False
+
+    @classmethod
+    def fresh(cls, project: str, kind: str = "training", phases: list[str] | None = None) -> JobState:
+        names = PHASES if phases is None else phases
+        return cls(project=project, kind=kind, phases={p: PhaseState(p) for p in names})
+
+    def phase(self, name: str) -> PhaseState:
+        if name not in self.phases:
+            self.phases[name] = PhaseState(name)
+        return self.phases[name]
+
+    def apply(self, msg: JobMessage) -> None:
+        """Fold one message into the state."""
+        if isinstance(msg, PhaseStarted):
+            ph = self.phase(msg.stage)
+            ph.status, ph.done, ph.total, ph.message = "running", 0, msg.total, msg.description
+            self.current = msg.stage
+        elif isinstance(msg, PhaseProgress):
+            ph = self.phase(msg.stage)
+            if ph.status == "waiting":
+                ph.status = "running"
+            ph.done, ph.total = msg.done, msg.total
+            if msg.message:
+                ph.message = msg.message
+            self.current = msg.stage
+        elif isinstance(msg, PhaseFinished):
+            ph = self.phase(msg.stage)
+            skipped = msg.ok and "skipped" in msg.message.lower()
+            if msg.ok:
+                ph.status = "skipped" if skipped else "done"
+            else:
+                ph.status = "cancelled" if msg.message.strip().lower().startswith("cancel") else "failed"
+            ph.message, ph.seconds = msg.message, msg.seconds
+            if ph.status == "done" and ph.total:
+                ph.done = ph.total
+            if self.current == msg.stage:
+                self.current = None
+        elif isinstance(msg, MetricReported):
+            values = self.metrics.setdefault(msg.name, [])
+            values.append(float(msg.value))
+            del values[:-300]
+        elif isinstance(msg, JobLog):
+            self.log.append((msg.level, msg.stage, msg.message))
+        elif isinstance(msg, JobDone):
+            self.running = False
+            self.outcome, self.result, self.error = msg.outcome, msg.result, msg.error
+            if msg.outcome == "failed" and msg.error:
+                self.log.append(("error", "", msg.error))
+            for ph in self.phases.values():
+                if ph.status == "running":
+                    ph.status = "cancelled" if msg.outcome == "cancelled" else "failed"
+            self.current = None
+
+    @property
+    def running_phase(self) -> PhaseState | None:
+        return self.phases.get(self.current) if self.current else None
+
+
+def make_reporter(post: Post, project: str) -> Callable[[Any], None]:
+    """A core ``report`` callable that posts each core event as a typed message."""
+    from core import events as ev
+
+    def report(event: Any) -> None:
+        msg: JobMessage | None = None
+        if isinstance(event, ev.StageStarted):
+            msg = PhaseStarted(project, event.stage, event.total, event.description)
+        elif isinstance(event, ev.Progress):
+            msg = PhaseProgress(project, event.stage, event.done, event.total, event.message)
+        elif isinstance(event, ev.Metric):
+            msg = MetricReported(project, event.stage, event.name, event.value, event.step)
+        elif isinstance(event, ev.LogLine):
+            msg = JobLog(project, event.message, event.level, event.stage)
+        elif isinstance(event, ev.StageFinished):
+            msg = PhaseFinished(project, event.stage, event.ok, event.message, event.seconds)
+        elif isinstance(event, ev.Level):
+            msg = LevelChanged(project, event.rms_db, event.peak_db, event.clipped)
+        if msg is not None:
+            post(msg)
+
+    return report
+
+
+def summary_to_dict(summary: Any) -> dict[str, Any]:
+    """A plain dict from the orchestrator's TrainingSummary (or anything dataclass/dict-like)."""
+    if summary is None:
+        return {}
+    if dataclasses.is_dataclass(summary) and not isinstance(summary, type):
+        return {f.name: getattr(summary, f.name) for f in dataclasses.fields(summary)}
+    if isinstance(summary, dict):
+        return dict(summary)
+    return {"result": summary}
+
+
+def _run(post: Post, project: str, kind: str, fn: Callable[[], Any]) -> None:
+    """Run ``fn`` and always post exactly one JobDone describing how it ended."""
+    from core.errors import Cancelled, EasyOWWError
+
+    try:
+        result = fn()
+    except Cancelled as exc:
+        post(JobDone(project, kind, "cancelled", error=str(exc)))
+    except EasyOWWError as exc:
+        post(JobDone(project, kind, "failed", error=str(exc)))
+    except Exception as exc:  # a bug: keep the app alive, show it, log the traceback
+        post(JobLog(project, traceback.format_exc(), "error", ""))
+        post(JobDone(project, kind, "failed", error=f"Unexpected error: {type(exc).__name__}: {exc}"))
+    else:
+        post(JobDone(project, kind, "ok", result=summary_to_dict(result)))
+
+
+def run_training_job(
+    post: Post, project: str, project_path: Path, workspace_root: Path, cancel: Any,
+    resume: bool = False, force: bool = False,
+) -> None:
+    """Thread side of a training job: the real core orchestrator, events posted as messages."""
+
+    def go() -> Any:
+        from core.orchestrator import run_training
+
+        return run_training(
+            project_path, workspace_root, resume=resume, force=force, verbose=False,
+            report=make_reporter(post, project), cancel=cancel,
+        )
+
+    _run(post, project, "training", go)
+
+
+def run_callable_job(post: Post, key: str, kind: str, fn: Callable[[Any, Any], Any], cancel: Any) -> None:
+    """Thread side of any other core job (a download, a recording take): ``fn(report, cancel)``."""
+    _run(post, key, kind, lambda: fn(make_reporter(post, key), cancel))
+
+
+def prepare_child_processes() -> None:
+    """Start multiprocessing's resource tracker with the real stderr, on the UI thread.
+
+    While a Textual app runs, ``sys.stderr`` is its print capture whose ``fileno()`` is -1; the
+    tracker's first start passes that descriptor to the child and fails ("bad value(s) in
+    fds_to_keep"), which breaks every ``spawn`` process pool the core starts (e.g. clip synthesis).
+    """
+    import sys
+    from multiprocessing import resource_tracker
+
+    saved = sys.stderr
+    try:
+        if sys.__stderr__ is not None:
+            sys.stderr = sys.__stderr__
+        resource_tracker.ensure_running()
+    except Exception:
+        pass
+    finally:
+        sys.stderr = saved
+
+
+def now() -> float:
+    return time.monotonic()

@@ -1,0 +1,105 @@
+"""Typed messages the app's job workers post to the App (one per core event, plus job outcomes).
+
+The core reports plain frozen dataclasses from a worker thread; :func:`easy_oww_tui.jobs.make_reporter`
+turns each into one of these and posts it with ``App.post_message`` (thread-safe). Bursts of progress
+and level messages are coalesced by :meth:`Message.can_replace`: when the UI falls behind, only the
+newest of a run of equivalent messages is handled.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.message import Message
+
+
+class JobMessage(Message):
+    """Base for everything a job reports; ``project`` names the job (one job per project)."""
+
+    def __init__(self, project: str) -> None:
+        super().__init__()
+        self.project = project
+
+
+class PhaseStarted(JobMessage):
+    def __init__(self, project: str, stage: str, total: int | None, description: str) -> None:
+        super().__init__(project)
+        self.stage = stage
+        self.total = total
+        self.description = description
+
+
+class PhaseProgress(JobMessage):
+    def __init__(self, project: str, stage: str, done: int, total: int | None, message: str) -> None:
+        super().__init__(project)
+        self.stage = stage
+        self.done = done
+        self.total = total
+        self.message = message
+
+    def can_replace(self, message: Message) -> bool:
+        """A newer progress report for the same phase supersedes this one."""
+        return (
+            isinstance(message, PhaseProgress)
+            and message.project == self.project
+            and message.stage == self.stage
+        )
+
+
+class MetricReported(JobMessage):
+    def __init__(self, project: str, stage: str, name: str, value: float, step: int | None) -> None:
+        super().__init__(project)
+        self.stage = stage
+        self.name = name
+        self.value = value
+        self.step = step
+
+
+class JobLog(JobMessage):
+    def __init__(self, project: str, message: str, level: str, stage: str) -> None:
+        super().__init__(project)
+        self.message = message
+        self.level = level
+        self.stage = stage
+
+
+class PhaseFinished(JobMessage):
+    def __init__(self, project: str, stage: str, ok: bool, message: str, seconds: float | None) -> None:
+        super().__init__(project)
+        self.stage = stage
+        self.ok = ok
+        self.message = message
+        self.seconds = seconds
+
+
+class LevelChanged(JobMessage):
+    """Microphone level while recording."""
+
+    def __init__(self, project: str, rms_db: float, peak_db: float, clipped: bool) -> None:
+        super().__init__(project)
+        self.rms_db = rms_db
+        self.peak_db = peak_db
+        self.clipped = clipped
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, LevelChanged) and message.project == self.project
+
+
+class JobDone(JobMessage):
+    """A job ended. ``outcome`` is "ok", "cancelled" or "failed"; ``error`` is the user-facing text."""
+
+    def __init__(self, project: str, kind: str, outcome: str, result: Any = None, error: str = "") -> None:
+        super().__init__(project)
+        self.kind = kind
+        self.outcome = outcome
+        self.result = result
+        self.error = error
+
+
+class JobStateChanged(Message):
+    """Posted by the App to screens after it updated a job's state (screens refresh from it)."""
+
+    def __init__(self, project: str, source: JobMessage) -> None:
+        super().__init__()
+        self.project = project
+        self.source = source

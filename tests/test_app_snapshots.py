@@ -1,0 +1,230 @@
+"""Snapshot tests of every screen at 80x24 and 120x40 (pytest-textual-snapshot).
+
+Deterministic: a workspace with fixed content made in the test, ``deterministic=True`` (no ETA,
+no times, no clock, animations off), paths shown relative to the workspace. Update with
+``python -m pytest tests/test_app_snapshots.py --snapshot-update`` and review the SVGs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core import events as ev
+from core.audio import write_wav
+from core.config import TrainingConfig
+from core.projects import Workspace
+from easy_oww_tui.app import EasyOWWApp
+from easy_oww_tui.jobs import JobState, make_reporter
+from easy_oww_tui.messages import JobDone
+from easy_oww_tui.screens.dialogs import ErrorScreen
+
+SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
+
+
+def _tone(seconds: float = 1.0, freq: float = 440.0) -> np.ndarray:
+    t = np.arange(int(16000 * seconds)) / 16000
+    return (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    """hey_jarvis (new, 3 recordings), ok_computer (trained), broken (bad config.yaml)."""
+    root = tmp_path / "ws"
+    ws = Workspace(root)
+    new = ws.create_project(TrainingConfig.create_default("hey_jarvis", "hey jarvis"))
+    for i in range(3):
+        write_wav(new.recordings_dir() / f"sample_{i:04d}.wav", _tone(freq=300 + 50 * i))
+    cfg = TrainingConfig.quick("ok_computer", "ok computer")
+    done = ws.create_project(cfg)
+    for i in range(5):
+        write_wav(done.positive_clips_dir(cfg) / f"synth_{i:05d}.wav", _tone(freq=500 + 10 * i))
+    for i in range(7):
+        write_wav(done.negative_clips_dir(cfg) / f"adv_{i:05d}.wav", _tone(freq=900 + 10 * i))
+    done.model_path(cfg).write_bytes(b"onnx model bytes for the snapshot fixture")
+    card = {"threshold": 0.42, "metrics": {"recall": 0.83, "false_accepts_per_hour": 0.4,
+                                           "recall_at_0_5": 0.79}}
+    done.model_path(cfg, ".json").write_text(json.dumps(card), encoding="utf-8")
+    from core.orchestrator import PHASES, ProjectState, phase_fingerprint
+
+    state = ProjectState(done.state_path)
+    for phase in PHASES:
+        state.mark_done(phase, phase_fingerprint(cfg, phase), 1.0, {})
+    broken = ws.create_project(TrainingConfig.quick("broken", "broken"))
+    broken.config_path.write_text("wake_word: [unclosed\n", encoding="utf-8")
+    return root
+
+
+def app_for(root: Path) -> EasyOWWApp:
+    return EasyOWWApp(workspace=root, deterministic=True)
+
+
+def feed(app: EasyOWWApp, name: str, events: list[object], running: bool = True) -> None:
+    job = JobState.fresh(name)
+    job.running = running
+    app.jobs[name] = job
+    report = make_reporter(app.post_message, name)
+    for event in events:
+        report(event)
+
+
+TRAINING_EVENTS: list[object] = [
+    ev.LogLine("No room impulse responses downloaded: using simulated rooms.", "warning", ""),
+    ev.StageStarted("clips", None, "Making clips for 'hey jarvis'"),
+    ev.LogLine("3 real + 997 synthetic positives; voices: en_US-joe-medium", "info", "clips"),
+    ev.StageFinished("clips", True, "1000 positives, 2000 negatives", 300.0),
+    ev.StageFinished("augmentation", True, "skipped (already done)", 0.0),
+    ev.StageStarted("features", 3000, "Computing features"),
+    ev.Progress("features", 3000, 3000, "3000 clips"),
+    ev.StageFinished("features", True, "", 200.0),
+    ev.StageStarted("training", 10000, "Training the model"),
+    *[ev.Metric("training", "loss", 0.7 * 0.8**i, i * 500) for i in range(12)],
+    *[ev.Metric("training", "val_loss", 0.75 * 0.85**i, i * 500) for i in range(12)],
+    *[ev.Metric("training", "recall", min(0.95, 0.3 + 0.06 * i), i * 500) for i in range(12)],
+    *[ev.Metric("training", "false_accept_rate", 0.2 * 0.7**i, i * 500) for i in range(12)],
+    ev.Progress("training", 6000, 10000, "step 6000/10000"),
+    ev.LogLine("checkpoint saved at step 6000", "info", "training"),
+]
+
+
+# ---------------------------------------------------------------- projects
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_projects(snap_compare, workspace, size):
+    assert snap_compare(app_for(workspace), terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_projects_empty(snap_compare, tmp_path, size):
+    assert snap_compare(app_for(tmp_path / "empty"), terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_create_dialog_with_error(snap_compare, workspace, size):
+    assert snap_compare(app_for(workspace), press=["n", *"hey jarvis", "ctrl+s"], terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_confirm_delete(snap_compare, workspace, size):
+    assert snap_compare(app_for(workspace), press=["d"], terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_help(snap_compare, workspace, size):
+    assert snap_compare(app_for(workspace), press=["f1"], terminal_size=size)
+
+
+# ---------------------------------------------------------------- a project
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_project_with_config_error(snap_compare, workspace, size):
+    assert snap_compare(app_for(workspace), press=["enter"], terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_project_new(snap_compare, workspace, size):
+    assert snap_compare(app_for(workspace), press=["down", "enter"], terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_project_trained(snap_compare, workspace, size):
+    assert snap_compare(app_for(workspace), press=["down", "down", "enter"], terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_record(snap_compare, workspace, size):
+    assert snap_compare(app_for(workspace), press=["down", "enter", "r"], terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_downloads_voices(snap_compare, workspace, size):
+    assert snap_compare(app_for(workspace), press=["w"], terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_downloads_datasets(snap_compare, workspace, size):
+    assert snap_compare(app_for(workspace), press=["w", "2"], terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_test_screen(snap_compare, workspace, size):
+    assert snap_compare(app_for(workspace), press=["down", "down", "enter", "e"], terminal_size=size)
+
+
+# ---------------------------------------------------------------- dashboard
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_dashboard_idle(snap_compare, workspace, size):
+    assert snap_compare(app_for(workspace), press=["down", "enter", "t"], terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_dashboard_trained_earlier(snap_compare, workspace, size):
+    assert snap_compare(app_for(workspace), press=["down", "down", "enter", "t"], terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_dashboard_running(snap_compare, workspace, size):
+    async def run_before(pilot):
+        app = pilot.app
+        app.open_dashboard("hey_jarvis")
+        await pilot.pause()
+        feed(app, "hey_jarvis", TRAINING_EVENTS)
+        await pilot.pause()
+
+    assert snap_compare(app_for(workspace), run_before=run_before, terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_dashboard_finished(snap_compare, workspace, size):
+    async def run_before(pilot):
+        app = pilot.app
+        app.open_dashboard("hey_jarvis")
+        await pilot.pause()
+        model = app.workspace.project("hey_jarvis").model_path()
+        events = [*TRAINING_EVENTS,
+                  ev.StageFinished("training", True, "", 60.0),
+                  ev.StageStarted("export", None, "Exporting"), ev.StageFinished("export", True, "", 2.0),
+                  ev.StageStarted("evaluation", None, "Evaluating"),
+                  ev.StageFinished("evaluation", True, "", 20.0)]
+        feed(app, "hey_jarvis", events)
+        app.post_message(JobDone("hey_jarvis", "training", "ok", result={
+            "model_path": model, "threshold": 0.37,
+            "metrics": {"recall": 0.81, "false_accepts_per_hour": 0.45}}))
+        await pilot.pause()
+
+    assert snap_compare(app_for(workspace), run_before=run_before, terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_error_dialog_from_failing_job(snap_compare, workspace, size):
+    async def run_before(pilot):
+        app = pilot.app
+        app.open_dashboard("broken")
+        await pilot.pause()
+        await pilot.press("s")  # the real core raises ConfigError for the broken config.yaml
+        for _ in range(200):
+            if isinstance(app.screen, ErrorScreen):
+                break
+            await pilot.pause(0.05)
+
+    assert snap_compare(app_for(workspace), run_before=run_before, terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_quit_while_training_asks(snap_compare, workspace, size):
+    async def run_before(pilot):
+        app = pilot.app
+        app.open_dashboard("hey_jarvis")
+        await pilot.pause()
+        feed(app, "hey_jarvis", TRAINING_EVENTS[:3])
+        await pilot.pause()
+        await pilot.press("q")
+
+    assert snap_compare(app_for(workspace), run_before=run_before, terminal_size=size)

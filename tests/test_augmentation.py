@@ -1,0 +1,198 @@
+"""AudioAugmenter: seeded, right length and range, measured SNR, cached room bank, resumable folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from core.audio import SAMPLE_RATE, write_wav
+from core.augmentation import AudioAugmenter, load_rir_bank, run_augmentation_phase, time_stretch
+from core.config import TrainingConfig
+from core.events import LogLine, StageFinished
+from core.projects import Workspace
+
+OFF = dict(rir_prob=0.0, noise_prob=0.0, pitch_prob=0.0, stretch_prob=0.0, gain_prob=0.0)
+
+
+def _speechlike(seed: int = 0, peak: float = 0.3) -> np.ndarray:
+    """Harmonic bursts with pauses (deterministic), 1 s at 16 kHz."""
+    t = np.arange(SAMPLE_RATE) / SAMPLE_RATE
+    rng = np.random.default_rng(seed)
+    x = sum(np.sin(2 * np.pi * f0 * k * t) / k for f0 in (140 + 20 * rng.random(),) for k in range(1, 8))
+    env = ((t > 0.2) & (t < 0.45)) | ((t > 0.55) & (t < 0.85))
+    x = x * env
+    return (x / np.max(np.abs(x)) * peak).astype(np.float32)
+
+
+def _rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
+
+
+@pytest.fixture(scope="module")
+def bank_path(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("cache") / "simulated_rirs.npy"
+    AudioAugmenter(seed=0, rir_bank_path=path, n_rooms=5)
+    return path
+
+
+@pytest.fixture(scope="module")
+def aug(bank_path: Path) -> AudioAugmenter:
+    return AudioAugmenter(seed=7, rir_bank_path=bank_path)
+
+
+def test_rir_bank_built_once_and_cached(tmp_path: Path) -> None:
+    path = tmp_path / "cache" / "rirs.npy"
+    events: list = []
+    a = AudioAugmenter(seed=1, rir_bank_path=path, n_rooms=4, report=events.append)
+    assert path.is_file() and "new" in a.rir_source
+    assert any(isinstance(e, LogLine) and "simulating" in e.message.lower() for e in events)
+    bank = np.load(path, allow_pickle=False)
+    assert bank.shape[0] == 4 and bank.dtype == np.float32
+    # Realistic rooms: direct path first, energy decaying over tens/hundreds of ms.
+    for r in bank:
+        assert np.argmax(np.abs(r)) < 40
+        tail = np.sum(r[int(0.05 * SAMPLE_RATE):] ** 2) / np.sum(r**2)
+        assert 0.001 < tail < 0.9
+    mtime = path.stat().st_mtime_ns
+    b = AudioAugmenter(seed=1, rir_bank_path=path, n_rooms=4)
+    assert path.stat().st_mtime_ns == mtime and "cached" in b.rir_source
+    # A damaged cache is rebuilt, not trusted.
+    path.write_bytes(b"not numpy")
+    c = AudioAugmenter(seed=1, rir_bank_path=path, n_rooms=3)
+    assert "new" in c.rir_source and load_rir_bank(path) is not None
+
+
+def test_deterministic_with_seed(bank_path: Path) -> None:
+    x = _speechlike()
+    a = AudioAugmenter(seed=3, rir_bank_path=bank_path)
+    b = AudioAugmenter(seed=3, rir_bank_path=bank_path)
+    c = AudioAugmenter(seed=4, rir_bank_path=bank_path)
+    ya = [a.augment(x, 1, 1, 1, 1, 1) for _ in range(3)]
+    yb = [b.augment(x, 1, 1, 1, 1, 1) for _ in range(3)]
+    yc = [c.augment(x, 1, 1, 1, 1, 1) for _ in range(3)]
+    assert all(np.array_equal(p, q) for p, q in zip(ya, yb, strict=True))
+    assert not all(np.array_equal(p, q) for p, q in zip(ya, yc, strict=True))
+    r1 = a.augment(x, rng=np.random.default_rng(11))
+    r2 = b.augment(x, rng=np.random.default_rng(11))
+    assert np.array_equal(r1, r2)
+
+
+def test_length_range_and_change(aug: AudioAugmenter) -> None:
+    x = _speechlike(peak=0.99)
+    for i in range(30):
+        y = aug.augment(x, 0.5, 0.5, 0.5, 0.5, 1.0, rng=np.random.default_rng(i))
+        assert y.dtype == np.float32 and len(y) == len(x)
+        assert np.all(np.abs(y) <= 1.0) and np.all(np.isfinite(y))
+        assert not np.allclose(y, x, atol=1e-4)
+    # Nothing drawn -> still augmented (noise), never an identical copy.
+    y = aug.augment(x, rng=np.random.default_rng(0), **OFF)
+    assert len(y) == len(x) and not np.allclose(y, x)
+
+
+def test_noise_snr_is_within_5_to_20_db(aug: AudioAugmenter) -> None:
+    x = _speechlike(peak=0.3)
+    snrs = []
+    for i in range(40):
+        y = aug.augment(x, rng=np.random.default_rng(i), **{**OFF, "noise_prob": 1.0})
+        snrs.append(20 * np.log10(_rms(x) / _rms(y - x)))
+    assert min(snrs) >= 5 - 0.05 and max(snrs) <= 20 + 0.05
+    assert max(snrs) - min(snrs) > 8  # spread over the range
+
+
+def test_gain_pitch_stretch_rir(aug: AudioAugmenter) -> None:
+    x = _speechlike(peak=0.3)
+    gains = [20 * np.log10(_rms(aug.augment(x, rng=np.random.default_rng(i), **{**OFF, "gain_prob": 1.0})) / _rms(x))
+             for i in range(40)]
+    assert -6.01 <= min(gains) and max(gains) <= 6.01 and max(gains) - min(gains) > 6
+    # Pitch: +2 semitones moves a 400 Hz tone to ~449 Hz, same duration.
+    t = np.arange(SAMPLE_RATE) / SAMPLE_RATE
+    tone = (0.5 * np.sin(2 * np.pi * 400 * t)).astype(np.float32)
+    up = aug.change_pitch_tempo(tone, 2.0, 1.0)
+    assert abs(len(up) - len(tone)) < 200
+    f = np.fft.rfftfreq(len(up), 1 / SAMPLE_RATE)[np.argmax(np.abs(np.fft.rfft(up)))]
+    assert abs(f - 400 * 2 ** (2 / 12)) < 6
+    # Tempo: 1.1x longer, pitch kept.
+    slow = aug.change_pitch_tempo(tone, 0.0, 1.1)
+    assert abs(len(slow) - 1.1 * len(tone)) < 200
+    f2 = np.fft.rfftfreq(len(slow), 1 / SAMPLE_RATE)[np.argmax(np.abs(np.fft.rfft(slow)))]
+    assert abs(f2 - 400) < 5
+    assert len(time_stretch(tone, 1 / 0.9)) == round(len(tone) * 0.9)
+    # Room: adds a reverberant tail after the speech stops.
+    wet = aug.augment(x, rng=np.random.default_rng(2), **{**OFF, "rir_prob": 1.0})
+    gap = slice(int(0.46 * SAMPLE_RATE), int(0.54 * SAMPLE_RATE))
+    assert _rms(x[gap]) < 1e-6 and _rms(wet[gap]) > 1e-4
+
+
+def test_real_rir_and_noise_folders(tmp_path: Path) -> None:
+    rir_dir, noise_dir = tmp_path / "rir", tmp_path / "noise"
+    rir_dir.mkdir()
+    noise_dir.mkdir()
+    rng = np.random.default_rng(0)
+    n = int(0.3 * 16000)
+    rir = rng.standard_normal(n) * np.exp(-np.arange(n) / 1500)
+    rir[0] = 3.0
+    sf.write(rir_dir / "room.wav", rir / np.max(np.abs(rir)), 16000)
+    sf.write(noise_dir / "cafe.flac", rng.standard_normal(48000 * 3) * 0.1, 48000)
+    (noise_dir / "bad.wav").write_bytes(b"xx")
+    events: list = []
+    a = AudioAugmenter(rir_dir, noise_dir, seed=0, rir_bank_path=tmp_path / "never.npy", report=events.append)
+    assert "1 impulse responses" in a.rir_source and "1 noise files" in a.noise_source
+    assert not (tmp_path / "never.npy").exists()
+    assert any("bad.wav" in e.message for e in events if isinstance(e, LogLine))
+
+
+def test_augment_clips_resumable(tmp_path: Path, aug: AudioAugmenter) -> None:
+    src = tmp_path / "in"
+    for i in range(3):
+        write_wav(src / f"synth_{i:05d}.wav", _speechlike(i, 0.8))
+    inputs = sorted(src.glob("*.wav"))
+    out = tmp_path / "out"
+    res = aug.augment_clips(inputs, out, 2)
+    assert res["created"] == 6 and res["total"] == 6
+    for p in out.glob("*.wav"):
+        info = sf.info(str(p))
+        assert (info.samplerate, info.channels, info.subtype, info.frames) == (16000, 1, "PCM_16", 16000)
+    first = (out / "synth_00001_a1.wav").read_bytes()
+    mt = {p.name: p.stat().st_mtime_ns for p in out.glob("*.wav")}
+    (out / "synth_00001_a1.wav").unlink()
+    (out / ".synth_00002_a0.xyz.tmp.wav").write_bytes(b"partial")
+    res = aug.augment_clips(inputs, out, 2)
+    assert res["created"] == 1 and res["kept"] == 5
+    assert (out / "synth_00001_a1.wav").read_bytes() == first  # same clip, same seed -> same audio
+    assert all(p.stat().st_mtime_ns == mt[p.name] for p in out.glob("*.wav") if p.name != "synth_00001_a1.wav")
+    assert not list(out.glob(".*"))
+    res = aug.augment_clips(inputs[:2], out, 1)  # fewer sources and copies: extras removed
+    assert res["total"] == 2
+    # Two worker processes write exactly what one process writes.
+    pooled = aug.augment_clips(inputs, tmp_path / "pooled", 2, workers=2)
+    assert pooled["created"] == 6
+    assert (tmp_path / "pooled" / "synth_00001_a1.wav").read_bytes() == first
+
+
+def test_augmentation_phase(tmp_path: Path, bank_path: Path) -> None:
+    ws = Workspace(tmp_path / "ws")
+    cfg = TrainingConfig(wake_word="hey jarvis", project_name="p1", augmentations_per_clip=2, seed=3)
+    project = ws.create_project(cfg)
+    ws.rir_bank_path.parent.mkdir(parents=True, exist_ok=True)
+    ws.rir_bank_path.write_bytes(bank_path.read_bytes())
+    for i in range(3):
+        write_wav(project.positive_clips_dir(cfg) / f"synth_{i:05d}.wav", _speechlike(i, 0.9))
+    for i in range(4):
+        write_wav(project.negative_clips_dir(cfg) / f"adv_{i:05d}.wav", _speechlike(10 + i, 0.9))
+    events: list = []
+    s = run_augmentation_phase(project, cfg, events.append)
+    assert s["positive_augmented"] == 6 and s["negative_augmented"] == 8 and "cached" in s["rirs"]
+    assert len(list(project.augmented_clips_dir(cfg).glob("*.wav"))) == 6
+    assert len(list((project.clips_dir(cfg) / "negative_augmented").glob("*.wav"))) == 8
+    assert isinstance(events[-1], StageFinished) and events[-1].ok and events[-1].stage == "augmentation"
+    s2 = run_augmentation_phase(project, cfg, events.append)
+    assert s2["created"] == 0 and s2["kept"] == 14
+
+    cfg.use_augmentation = False
+    events.clear()
+    assert run_augmentation_phase(project, cfg, events.append) == {"skipped": True}
+    assert any(isinstance(e, LogLine) and "skipping" in e.message for e in events)
+    assert isinstance(events[-1], StageFinished) and events[-1].ok

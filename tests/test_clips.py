@@ -1,0 +1,238 @@
+"""ClipGenerator and the clip phase, with real Piper synthesis and real files."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from core import phrases
+from core.audio import SAMPLE_RATE, speech_bounds
+from core.clips import ClipGenerator, noise_clip, run_clip_phase
+from core.config import TrainingConfig
+from core.errors import Cancelled, EasyOWWError
+from core.events import LogLine, Progress, StageFinished, StageStarted
+from core.projects import Workspace
+from core.tts import PiperTTS
+
+JOE = "en_US-joe-medium"
+
+
+@pytest.fixture(scope="module")
+def tts() -> PiperTTS:
+    return PiperTTS(include_espeak=False, threads=2)
+
+
+@pytest.fixture(scope="module")
+def speech(tts: PiperTTS) -> np.ndarray:
+    """A real spoken 'hey jarvis' at Piper's native 22050 Hz."""
+    from piper.config import SynthesisConfig
+
+    voice = tts.load(JOE)
+    return np.concatenate([c.audio_float_array for c in voice.synthesize(
+        "hey jarvis", SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0))]) * 0.5
+
+
+def _wav_ok(path: Path, n: int) -> None:
+    info = sf.info(str(path))
+    assert (info.samplerate, info.channels, info.subtype, info.frames) == (SAMPLE_RATE, 1, "PCM_16", n), path
+
+
+def _mtimes(folder: Path) -> dict[str, int]:
+    return {p.name: p.stat().st_mtime_ns for p in folder.glob("*.wav") if not p.name.startswith(".")}
+
+
+# ---------------------------------------------------------------------- phrases
+def test_wake_word_variations() -> None:
+    v = phrases.wake_word_variations("Hey Jarvis")
+    assert {"hey jarvis", "Hey, Jarvis!", "hey jarvis."} <= set(v)
+    assert all(phrases.normalize_text(x) == "hey jarvis" for x in v)
+    assert len(v) == len(set(v)) >= 8
+
+
+def test_adversarial_phrases() -> None:
+    cats = phrases.adversarial_categories("hey jarvis", seed=3)
+    assert {"hey", "jarvis", "hey jar"} <= set(cats["partial"])
+    near = cats["near_miss"]
+    assert any(p.endswith(" jarvis") and not p.startswith("hey") for p in near)  # "bay jarvis", ...
+    assert any(p.startswith("hey ") and p != "hey jarvis" for p in near)  # "hey jervis", ...
+    assert not any(p.startswith(("hay ", "heigh ")) for p in near)  # homophones of "hey" excluded
+    assert any(p.startswith("hey ") for p in cats["hey_word"])
+    assert len(cats["sentence"]) >= 100
+    assert any("jarvis" in p.lower() for p in cats["context"])
+    many = phrases.adversarial_phrases("hey jarvis", 300, seed=3)
+    assert many == phrases.adversarial_phrases("hey jarvis", 300, seed=3)
+    assert many != phrases.adversarial_phrases("hey jarvis", 300, seed=4)
+    assert not any(phrases.contains_phrase(p, "hey jarvis") for p in many)
+    assert len(set(many)) > 120
+    # A made-up wake word still gets near misses.
+    assert phrases.near_miss_phrases("okay zorblax")
+    assert "computers" in phrases.phonetic_neighbors("computer") or "commuter" in phrases.phonetic_neighbors(
+        "computer")
+
+
+# -------------------------------------------------------------- real recordings
+def _write_recordings(folder: Path, speech: np.ndarray) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    sf.write(folder / "good.wav", speech, 22050, subtype="PCM_16")
+    sf.write(folder / "good_flac.flac", speech, 22050)
+    x8 = np.interp(np.arange(0, len(speech), 22050 / 8000), np.arange(len(speech)), speech)
+    sf.write(folder / "phone_8k_stereo.wav", np.stack([x8, x8 * 0.8], axis=1), 8000, subtype="PCM_16")
+    sf.write(folder / "clipped.wav", np.clip(speech * 8, -1, 1), 22050, subtype="PCM_16")
+    (folder / "corrupt.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEjunkjunkjunk" + bytes(range(200)))
+    (folder / "empty_bytes.wav").write_bytes(b"")
+    sf.write(folder / "empty_frames.wav", np.zeros(0, dtype=np.int16), 16000, subtype="PCM_16")
+    sf.write(folder / "silent.wav", np.zeros(16000), 16000, subtype="PCM_16")
+    (folder / "notes.txt").write_text("not audio; ignored")
+
+
+def test_real_recordings_good_and_bad(tmp_path: Path, speech: np.ndarray) -> None:
+    rec = tmp_path / "recordings"
+    _write_recordings(rec, speech)
+    gen = ClipGenerator(rec, tmp_path / "clips", target_duration_ms=1200)
+    events: list = []
+    res = gen.process_real_recordings(events.append)
+    assert res["total"] == 4 and res["processed"] == 4 and res["failed"] == 4
+    probs = "\n".join(res["problems"])
+    assert "corrupt.wav" in probs and "not a readable audio file" in probs
+    assert "empty_bytes.wav" in probs and "empty_frames.wav" in probs and "no audio" in probs
+    assert "silent.wav" in probs and "silent" in probs
+    warnings = [e.message for e in events if isinstance(e, LogLine) and e.level == "warning"]
+    assert any("clipped.wav" in w and "clipped" in w for w in warnings)
+    assert sum("Skipped recording" in w for w in warnings) == 4
+    clips = sorted(gen.positive_dir.glob("real_*.wav"))
+    assert [p.name for p in clips] == [f"real_{i:04d}.wav" for i in range(1, 5)]
+    for p in clips:
+        _wav_ok(p, int(1.2 * SAMPLE_RATE))
+        x, _ = sf.read(p, dtype="float32")
+        assert speech_bounds(x, SAMPLE_RATE) is not None
+    assert gen.verify_clips()["ok"]
+
+    # Rerun: nothing rewritten; a new recording gets the next number; a removed one's clip goes.
+    before = _mtimes(gen.positive_dir)
+    sf.write(rec / "another.wav", speech, 22050, subtype="PCM_16")
+    (rec / "good_flac.flac").unlink()
+    res2 = gen.process_real_recordings()
+    assert res2["processed"] == 1 and res2["kept"] == 3 and res2["total"] == 4
+    after = _mtimes(gen.positive_dir)
+    assert "real_0005.wav" in after
+    kept = set(before) & set(after)
+    assert len(kept) == 3 and all(before[k] == after[k] for k in kept)
+
+
+# ------------------------------------------------------------------ end to end
+def test_generate_resume_verify(tmp_path: Path, tts: PiperTTS) -> None:
+    clips = tmp_path / "clips"
+    gen = ClipGenerator(tmp_path / "rec", clips, target_duration_ms=1000, seed=5, workers=1)
+    events: list = []
+    pos = gen.generate_synthetic_clips("hey jarvis", [JOE], tts, 12, events.append)
+    assert pos["created"] == 12 and pos["failed"] == 0 and pos["voices"] == [JOE]
+    neg = gen.generate_negative_clips("hey jarvis", tts, 24, None, [JOE], events.append)
+    assert neg["created"] == 24 and neg["adversarial"] > 0 and neg["noise"] > 0
+    counts = gen.get_clip_counts()
+    assert counts["positive"] == 12 and counts["negative"] == 24 >= counts["positive"]
+    check = gen.verify_clips()
+    assert check["ok"] and check["checked"] == 36, check["bad"]
+    for p in list(gen.positive_dir.glob("*.wav")) + list(gen.negative_dir.glob("*.wav")):
+        _wav_ok(p, SAMPLE_RATE)
+    # Positives hold speech, whole (not cut at the clip edge).
+    for p in gen.positive_dir.glob("*.wav"):
+        x, _ = sf.read(p, dtype="float32")
+        b = speech_bounds(x, SAMPLE_RATE)
+        assert b is not None and b[1] - b[0] > 0.3 * SAMPLE_RATE
+    assert any(isinstance(e, Progress) and e.stage == "clips" for e in events)
+
+    # Resume: stale temp removed, finished files untouched, missing ones filled, numbering goes on.
+    stale = gen.positive_dir / ".synth_00003.abcd.tmp.wav"
+    stale.write_bytes(b"half a file")
+    (gen.positive_dir / "synth_00004.wav").unlink()
+    before = _mtimes(gen.positive_dir)
+    gen2 = ClipGenerator(tmp_path / "rec", clips, target_duration_ms=1000, seed=5, workers=1)
+    assert not stale.exists()
+    res = gen2.generate_synthetic_clips("hey jarvis", [JOE], tts, 15)
+    assert res["created"] == 4 and res["kept"] == 11 and res["total"] == 15
+    after = _mtimes(gen2.positive_dir)
+    assert all(after[k] == v for k, v in before.items())
+    assert {"synth_00004.wav", "synth_00012.wav", "synth_00014.wav"} <= set(after)
+    # Clip i's plan does not depend on the count or on an interruption.
+    assert gen.plan_synthetic_clips("hey jarvis", tts.resolve([JOE]), 12) == \
+        gen2.plan_synthetic_clips("hey jarvis", tts.resolve([JOE]), 15)[:12]
+    assert gen.plan_adversarial_clips("hey jarvis", tts.resolve([JOE]), 5) == \
+        gen2.plan_adversarial_clips("hey jarvis", tts.resolve([JOE]), 9)[:5]
+    # Asking for fewer drops the extra clips.
+    gen2.generate_synthetic_clips("hey jarvis", [JOE], tts, 10)
+    assert gen2.get_clip_counts()["positive_synth"] == 10
+
+
+def test_worker_pool_synthesis(tmp_path: Path, tts: PiperTTS) -> None:
+    gen = ClipGenerator(tmp_path / "rec", tmp_path / "clips", seed=3, workers=2)
+    events: list = []
+    res = gen.generate_synthetic_clips("hey jarvis", [JOE], tts, 8, events.append)
+    assert res["created"] == 8 and gen.verify_clips()["ok"]
+    done = [e.done for e in events if isinstance(e, Progress)]
+    assert done == sorted(done) and done[-1] == 8
+
+
+def test_negatives_from_audio_folder_and_noise_only(tmp_path: Path, speech: np.ndarray) -> None:
+    negs = tmp_path / "negatives"
+    negs.mkdir()
+    rng = np.random.default_rng(0)
+    long = np.concatenate([speech, rng.standard_normal(44100).astype(np.float32) * 0.05, speech])
+    sf.write(negs / "talk.wav", np.stack([long, long], 1), 44100)
+    (negs / "broken.wav").write_bytes(b"garbage")
+    gen = ClipGenerator(tmp_path / "rec", tmp_path / "clips", seed=2)
+    events: list = []
+    res = gen.generate_negative_clips("hey jarvis", None, 20, negs, report=events.append)
+    assert res["adversarial"] == 0 and res["audio"] > 0 and res["noise"] > 0
+    assert gen.get_clip_counts()["negative"] == 20 and gen.verify_clips()["ok"]
+    assert any("broken.wav" in e.message for e in events if isinstance(e, LogLine))
+    # Noise clips: different kinds and levels, never digital silence or clipping.
+    levels = [20 * np.log10(np.sqrt(np.mean(noise_clip(i, 2, SAMPLE_RATE) ** 2))) for i in range(40)]
+    assert min(levels) < -55 and max(levels) > -20 and max(levels) < 0
+
+
+def test_cancel_keeps_finished_files(tmp_path: Path, tts: PiperTTS) -> None:
+    gen = ClipGenerator(tmp_path / "rec", tmp_path / "clips", seed=1, workers=1)
+    cancel = threading.Event()
+
+    def report(e):
+        if isinstance(e, Progress) and e.done >= 2:
+            cancel.set()
+
+    with pytest.raises(Cancelled):
+        gen.generate_synthetic_clips("hey jarvis", [JOE], tts, 10, report, cancel)
+    n = gen.get_clip_counts()["positive_synth"]
+    assert 1 <= n < 10 and gen.verify_clips()["ok"]
+    assert not list(gen.positive_dir.glob(".*"))
+
+
+# --------------------------------------------------------------------- phase
+def test_run_clip_phase(tmp_path: Path, tts: PiperTTS, speech: np.ndarray) -> None:
+    ws = Workspace(tmp_path / "ws")
+    cfg = TrainingConfig(wake_word="hey jarvis", project_name="jarvis", target_samples=10, real_samples=5,
+                         voices=[JOE], min_voices=1, seed=9)
+    project = ws.create_project(cfg)
+    sf.write(project.recordings_dir(cfg) / "take1.wav", speech, 22050)
+    sf.write(project.recordings_dir(cfg) / "take2.wav", speech * 0.7, 22050)
+    events: list = []
+    summary = run_clip_phase(project, cfg, events.append, None, piper=tts)
+    assert summary["real"] == 2 and summary["synthetic"] == 8
+    assert summary["counts"]["positive"] == 10 and summary["negatives"] == 20
+    assert summary["voices"] == [JOE]
+    warnings = [e.message for e in events if isinstance(e, LogLine) and e.level == "warning"]
+    assert any("Only found 2 real recordings (expected 5)" in w and "easy-oww record jarvis" in w
+               for w in warnings)
+    assert isinstance(events[0], StageStarted) and events[0].stage == "clips"
+    assert isinstance(events[-1], StageFinished) and events[-1].ok and events[-1].stage == "clips"
+    assert (project.positive_clips_dir(cfg) / "real_0001.wav").is_file()
+
+    # Unknown voices: a clear error naming them and the installed ones.
+    cfg.voices = ["en_US-nobody-medium"]
+    events.clear()
+    with pytest.raises(EasyOWWError) as err:
+        run_clip_phase(project, cfg, events.append, None, piper=tts)
+    assert "en_US-nobody-medium" in str(err.value) and JOE in str(err.value)
+    assert isinstance(events[-1], StageFinished) and not events[-1].ok

@@ -1,0 +1,41 @@
+"""The quick preset end to end, through the CLI as a user runs it: create -> train -> eval."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from core.config import TrainingConfig
+from tests.pipeline_fixtures import check_outputs_valid, run_cli
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+
+
+def test_quick_preset_trains_a_working_model(tmp_path):
+    out = run_cli("create", "hey_jarvis", "--wake-word", "hey jarvis", "--preset", "quick", workspace=tmp_path)
+    assert out.returncode == 0, out.stderr
+    project = tmp_path / "projects" / "hey_jarvis"
+    cfg = TrainingConfig.load(project / "config.yaml")
+    assert cfg.max_steps <= 1500 and cfg.target_samples <= 500
+
+    out = run_cli("train", "hey_jarvis", workspace=tmp_path)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    # The summary names where the model is, its threshold and minutes per phase.
+    assert "hey_jarvis.onnx" in out.stdout and "Threshold" in out.stdout and "minutes" in out.stdout
+    check_outputs_valid(project)
+
+    card = json.loads((project / "models" / "hey_jarvis.json").read_text())
+    m = card["metrics"]
+    # Better than chance on held-out clips: most positives detected, few negatives triggering.
+    assert m["recall"] > 0.6, m
+    assert 0.0 < card["threshold"] < 1.0
+    assert card["config"]["wake_word"] == "hey jarvis"
+
+    ev = run_cli("eval", "hey_jarvis", workspace=tmp_path)
+    assert ev.returncode == 0, ev.stderr
+    assert "recall" in ev.stdout and "false_accepts_per_hour" in ev.stdout
+
+    again = run_cli("train", "hey_jarvis", workspace=tmp_path)
+    assert again.returncode == 0
+    assert again.stdout.count("skipped") >= 6  # nothing redone when nothing changed

@@ -1,0 +1,134 @@
+"""PiperTTS: voice discovery, real Piper synthesis at the right rate, espeak-ng voices, errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from core.audio import SAMPLE_RATE, speech_bounds
+from core.clips import voice_for_index
+from core.errors import EasyOWWError
+from core.tts import PiperTTS, VoiceInfo, bundled_voice, random_prosody
+
+JOE = "en_US-joe-medium"
+HAS_ESPEAK = shutil.which("espeak-ng") is not None
+
+
+@pytest.fixture(scope="module")
+def tts() -> PiperTTS:
+    return PiperTTS(include_espeak=False, threads=2)
+
+
+def _rms_db(x: np.ndarray) -> float:
+    return float(20 * np.log10(max(np.sqrt(np.mean(np.square(x, dtype=np.float64))), 1e-9)))
+
+
+def test_bundled_joe_is_listed(tts: PiperTTS) -> None:
+    voices = {v.name: v for v in tts.list_voices()}
+    joe = voices[JOE]
+    assert joe.engine == "piper" and joe.sample_rate == 22050 and joe.num_speakers == 1
+    assert joe.language == "en_US" and joe.quality == "medium"
+    assert joe.path is not None and joe.path.is_file() and joe.config_path is not None
+
+
+def test_synthesis_is_16k_float_speech_resampled_from_the_real_rate(tts: PiperTTS) -> None:
+    from piper.config import SynthesisConfig
+
+    # noise 0 makes Piper deterministic, so the native-rate output can be compared.
+    audio = tts.synthesize("hey jarvis", JOE, length_scale=1.0, noise_scale=0.0, noise_w=0.0)
+    assert audio.dtype == np.float32 and audio.ndim == 1
+    native = np.concatenate([c.audio_float_array for c in tts.load(JOE).synthesize(
+        "hey jarvis", SynthesisConfig(length_scale=1.0, noise_scale=0.0, noise_w_scale=0.0))])
+    assert abs(len(audio) - len(native) * SAMPLE_RATE / 22050) <= 2  # 22050 -> 16000, not 8000
+    assert 0.5 < len(audio) / SAMPLE_RATE < 2.0
+    assert speech_bounds(audio, SAMPLE_RATE) is not None and _rms_db(audio) > -30
+    # Most speech energy below 4 kHz; a wrong ratio would shift it.
+    spec = np.abs(np.fft.rfft(audio))
+    freqs = np.fft.rfftfreq(len(audio), 1 / SAMPLE_RATE)
+    centroid = float(np.sum(freqs * spec) / np.sum(spec))
+    assert 300 < centroid < 3500
+
+
+def test_voice_loaded_once_and_length_scale_changes_duration(tts: PiperTTS) -> None:
+    assert tts.load(JOE) is tts.load(JOE)
+    fast = tts.synthesize("hey jarvis", JOE, length_scale=0.75, noise_scale=0.0, noise_w=0.0)
+    slow = tts.synthesize("hey jarvis", JOE, length_scale=1.35, noise_scale=0.0, noise_w=0.0)
+    assert len(slow) > len(fast) * 1.4
+
+
+def test_random_prosody_ranges_and_seeded() -> None:
+    a = [random_prosody(np.random.default_rng([3, i])) for i in range(200)]
+    b = [random_prosody(np.random.default_rng([3, i])) for i in range(200)]
+    assert a == b
+    assert all(0.75 <= p.length_scale <= 1.35 and 0.4 <= p.noise_scale <= 0.9 and 0.5 <= p.noise_w <= 1.1
+               for p in a)
+    assert len({round(p.length_scale, 3) for p in a}) > 100
+
+
+def test_voices_dir_discovery_and_bad_voices(tmp_path) -> None:
+    model, config = bundled_voice()
+    vd = tmp_path / "voices"
+    (vd / "en" / "en_US" / "test").mkdir(parents=True)
+    # A second voice in the workspace folder (nested like the HF layout).
+    (vd / "en" / "en_US" / "test" / "en_US-test-medium.onnx").symlink_to(model)
+    shutil.copy(config, vd / "en" / "en_US" / "test" / "en_US-test-medium.onnx.json")
+    # A model without its config, and a damaged model.
+    (vd / "en_US-noconfig-low.onnx").write_bytes(b"x")
+    (vd / "en_US-broken-medium.onnx").write_bytes(b"this is not onnx")
+    shutil.copy(config, vd / "en_US-broken-medium.onnx.json")
+    # A config that is not JSON.
+    (vd / "en_US-badjson-medium.onnx").write_bytes(b"x")
+    (vd / "en_US-badjson-medium.onnx.json").write_text("{nope")
+
+    t = PiperTTS(vd, include_espeak=False, threads=1)
+    names = t.voice_names()
+    assert JOE in names and "en_US-test-medium" in names and "en_US-broken-medium" in names
+    assert "en_US-noconfig-low" not in names and "en_US-badjson-medium" not in names
+    assert t.get_voice("en_US-test-medium").sample_rate == json.loads(config.read_text())["audio"]["sample_rate"]
+    audio = t.synthesize("hello", "en_US-test-medium")
+    assert len(audio) > 0.2 * SAMPLE_RATE
+
+    with pytest.raises(EasyOWWError, match="en_US-noconfig-low.onnx.json"):
+        t.get_voice("en_US-noconfig-low")
+    with pytest.raises(EasyOWWError, match="badjson"):
+        t.get_voice("en_US-badjson-medium")
+    with pytest.raises(EasyOWWError, match="en_US-broken-medium.onnx") as err:
+        t.synthesize("hello", "en_US-broken-medium")
+    assert "download" in str(err.value).lower()
+
+
+def test_unknown_voice_lists_installed(tts: PiperTTS) -> None:
+    with pytest.raises(EasyOWWError) as err:
+        tts.resolve([JOE, "en_US-nobody-high"])
+    msg = str(err.value)
+    assert "en_US-nobody-high" in msg and JOE in msg
+    with pytest.raises(EasyOWWError, match="empty"):
+        tts.synthesize("  ", JOE)
+
+
+def test_voice_schedule_cycles_every_speaker() -> None:
+    multi = VoiceInfo("multi", None, None, "en_US", "medium", 5, 22050)
+    single = VoiceInfo("single", None, None, "en_US", "medium", 1, 22050)
+    esp = VoiceInfo("espeak:en-us", None, None, "en-us", "espeak", 3, 22050, "espeak")
+    picks = [voice_for_index([multi, single], i, seed=1) for i in range(10)]
+    assert {s for v, s in picks if v == "multi"} == set(range(5))
+    assert all(s is None for v, s in picks if v == "single")
+    assert picks == [voice_for_index([multi, single], i, seed=1) for i in range(10)]
+    mixed = [voice_for_index([multi, esp], i, seed=1)[0] for i in range(100)]
+    assert mixed.count("espeak:en-us") == 30
+
+
+@pytest.mark.skipif(not HAS_ESPEAK, reason="espeak-ng is not installed (apt-get install espeak-ng)")
+def test_espeak_voices() -> None:
+    t = PiperTTS(include_bundled=False, include_espeak=True)
+    voices = {v.name: v for v in t.list_voices()}
+    assert "espeak:en-us" in voices and voices["espeak:en-us"].num_speakers > 20
+    a = t.synthesize("hey jarvis", "espeak:en-us", speaker_id=3, length_scale=1.0)
+    b = t.synthesize("hey jarvis", "espeak:en-gb+m3", length_scale=0.8)
+    for x in (a, b):
+        assert x.dtype == np.float32 and 0.3 < len(x) / SAMPLE_RATE < 3 and _rms_db(x) > -30
+    with pytest.raises(EasyOWWError, match="espeak:xx-nowhere"):
+        t.get_voice("espeak:xx-nowhere")
