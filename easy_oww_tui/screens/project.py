@@ -81,9 +81,9 @@ class ProjectScreen(Screen[None]):
             cfg = project.load_config()
         except EasyOWWError:
             pass
-        heading = f"[b]{escape(s.name)}[/b]  wake word [b]“{escape(s.wake_word)}”[/b]"
+        heading = Text.assemble((s.name, "bold"), "   wake word ", (f"“{s.wake_word}”", "bold"))
         if s.config_error:
-            heading += f"\n[red]{escape(self.app.scrub(s.config_error))}[/red]"
+            heading.append("\n" + self.app.scrub(s.config_error), style="red")
         self.query_one("#project-heading", Static).update(heading)
 
         want_real = cfg.real_samples if cfg else 0
