@@ -12,6 +12,12 @@ from pathlib import Path
 from core.errors import EasyOWWError
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _disk_full_message(path: Path) -> str:
     return (
         f"The disk is full while writing {path}. Free some space (or point --workspace / "
@@ -30,6 +36,7 @@ def atomic_path(path: str | os.PathLike[str], suffix: str | None = None) -> Iter
     target.parent.mkdir(parents=True, exist_ok=True)
     sfx = suffix if suffix is not None else target.suffix
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{sfx}", dir=target.parent)
+    os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
     os.close(fd)
     tmp = Path(tmp_name)
     try:

@@ -34,6 +34,25 @@ def get_workspace(workspace: str | None):
     return resolve_workspace(workspace)
 
 
+def _save_traceback() -> str:
+    import tempfile
+    import traceback
+    from pathlib import Path
+
+    from platformdirs import user_log_dir
+
+    text = traceback.format_exc()
+    for folder in (Path(user_log_dir("easy-oww", appauthor=False)), Path(tempfile.gettempdir())):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / "last-error.txt"
+            path.write_text(text, encoding="utf-8")
+            return str(path)
+        except OSError:
+            continue
+    return "(could not save the traceback)"
+
+
 def friendly_errors(fn: F) -> F:
     """Turn the core's user-facing errors into a message and exit code, never a traceback."""
 
@@ -51,6 +70,11 @@ def friendly_errors(fn: F) -> F:
         except EasyOWWError as exc:
             click.secho(f"Error: {exc}", fg="red", err=True)
             sys.exit(1)
+        except Exception as exc:  # a bug: keep the details, show one clear line
+            where = _save_traceback()
+            click.secho(f"Internal error: {type(exc).__name__}: {exc}", fg="red", err=True)
+            click.echo(f"This is a bug in easy-oww; finished work is kept. Details: {where}", err=True)
+            sys.exit(3)
 
     return wrapper  # type: ignore[return-value]
 
