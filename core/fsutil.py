@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,13 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def _disk_nearly_full(folder: Path, margin: int = 1 << 20) -> bool:
+    try:
+        return shutil.disk_usage(folder).free < margin
+    except OSError:
+        return False
 
 
 def _disk_full_message(path: Path) -> str:
@@ -46,7 +54,13 @@ def atomic_path(path: str | os.PathLike[str], suffix: str | None = None) -> Iter
         os.replace(tmp, target)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        if exc.errno == errno.ENOSPC:
+        if exc.errno == errno.ENOSPC or _disk_nearly_full(target.parent):
+            raise EasyOWWError(_disk_full_message(target)) from exc
+        raise
+    except Exception as exc:
+        tmp.unlink(missing_ok=True)
+        # Some writers (libsndfile, onnx, torch) report a full disk as their own error type.
+        if not isinstance(exc, EasyOWWError) and _disk_nearly_full(target.parent):
             raise EasyOWWError(_disk_full_message(target)) from exc
         raise
     except BaseException:

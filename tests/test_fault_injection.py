@@ -60,9 +60,11 @@ def _kill_inside(project: Path, root: Path, phase: str, delay: float) -> str | N
     before = len(_log_stages(project))
     proc = start_cli("train", "hey_jarvis", workspace=root)
     deadline = time.monotonic() + 300
+    target = PHASES.index(phase)
     while time.monotonic() < deadline and proc.poll() is None:
         new = _log_stages(project)[before:]
-        if (phase, "started") in new:
+        # the phase itself, or (when it finished in an earlier attempt) the first later phase that runs
+        if any(what == "started" and PHASES.index(stage) >= target for stage, what in new):
             break
         time.sleep(0.02)
     if proc.poll() is not None:
@@ -117,6 +119,6 @@ def test_twenty_seeded_random_kills(reference, tmp_path):
         phase = PHASES[i % len(PHASES)] if i < len(PHASES) else rng.choices(PHASES, weights=weights)[0]
         points.append((phase, rng.uniform(0.05, 0.95) * durations[phase]))
     project, killed_in = _run_with_kills(tmp_path, points)
-    assert len(killed_in) >= 15, killed_in
-    assert len(set(killed_in)) >= 4, killed_in
+    assert len(killed_in) >= 15, (killed_in, durations)
+    assert len(set(killed_in)) >= 4, (killed_in, durations)
     _assert_same_as_reference(project, ref_project)
