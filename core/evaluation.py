@@ -29,6 +29,8 @@ FRAME_SECONDS = CHUNK / 16000
 REFRACTORY_FRAMES = 25  # 2 s: one trigger at most per 2 s
 THRESHOLDS = np.round(np.arange(1, 100) / 100.0, 2)
 FALLBACK_THRESHOLD = 0.5
+# Below this many hours of negative audio a threshold is not lowered under FALLBACK_THRESHOLD.
+MIN_CALIBRATION_HOURS = 2.0
 PAD_SECONDS = 1.0
 PAD_NOISE_LSB = 3.0
 
@@ -266,6 +268,17 @@ def evaluate_model(
             f"negatives; using {FALLBACK_THRESHOLD}. Add more negative clips (or negative data) and train again.",
             STAGE,
         )
+    floor_used = False
+    if negative_hours < MIN_CALIBRATION_HOURS and threshold < FALLBACK_THRESHOLD:
+        # Too little negative audio to see a rate like 0.5/h: never go below openWakeWord's default.
+        threshold, floor_used = FALLBACK_THRESHOLD, True
+        warn(
+            report,
+            f"false accepts were measured on only {negative_hours:.2f} h of held-out audio, too little to "
+            f"calibrate a threshold below {FALLBACK_THRESHOLD}; keeping {FALLBACK_THRESHOLD}. For a calibrated "
+            "threshold: easy-oww download --dataset validation_features (about 11 h), then easy-oww eval.",
+            STAGE,
+        )
     at = _row_at(curve, threshold)
     at05 = _row_at(curve, 0.5)
     metrics: dict[str, Any] = {
@@ -287,6 +300,7 @@ def evaluate_model(
         "model": model_path.name,
         "threshold": threshold,
         "threshold_meets_target": met,
+        "threshold_floor_applied": floor_used,
         "target_false_accepts_per_hour": cfg.target_false_accepts_per_hour,
         "metrics": metrics,
         "det_curve": curve,

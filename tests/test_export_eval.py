@@ -133,6 +133,10 @@ def test_evaluation_phase_writes_model_card(exported):
         assert isinstance(m[k], float)
     assert m["recall_at_0_5"] >= 0.8  # held-out "hey jarvis" clips, streamed in 80 ms frames
     assert m["negative_hours"] > 0 and len(card["det_curve"]) == 99
+    # Minutes of negatives cannot calibrate a low threshold: it is never below openWakeWord's 0.5 then.
+    assert m["negative_hours"] < E.MIN_CALIBRATION_HOURS and card["threshold"] >= 0.5
+    lowest_ok, _ = E.choose_threshold(card["det_curve"], cfg.target_false_accepts_per_hour)
+    assert card["threshold_floor_applied"] == (lowest_ok < 0.5)
     on = card["measured_on"]
     held = E.held_out_clips(project, cfg)
     assert on["positive_clips"] == len(held["positive"]) and on["negative_clips"] == len(held["negative"])

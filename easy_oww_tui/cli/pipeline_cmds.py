@@ -53,12 +53,19 @@ def _print_summary(summary, workspace_root: Path) -> None:
             if "recall_at_0_5" in m:
                 parts.append(f"recall@0.5 {m['recall_at_0_5']:.3f}")
             console.print("Metrics (at the threshold): " + ", ".join(parts))
+        from core.feature_models import locate_feature_models
+
+        fm = locate_feature_models(workspace_root)
         console.print(
-            "Use it:\n"
+            "Use it (Python):\n"
             "  from openwakeword.model import Model\n"
-            f"  m = Model(wakeword_models=[\"{summary.model_path}\"], inference_framework=\"onnx\")\n"
-            f"  scores = m.predict(frame_int16_1280)  # detection when score >= {summary.threshold or 0.5:.2f}\n"
-            f"  Live test: easy-oww test {summary.project}"
+            f"  m = Model(wakeword_models=[\"{summary.model_path}\"], inference_framework=\"onnx\",\n"
+            f"            melspec_model_path=\"{fm.melspec}\",\n"
+            f"            embedding_model_path=\"{fm.embedding}\")\n"
+            f"  score = m.predict(frame_int16_1280)[\"{summary.model_path.stem}\"]  "
+            f"# wake word when >= {summary.threshold or 0.5:.2f}\n"
+            f"Live test: easy-oww test {summary.project}    Home Assistant: easy-oww export {summary.project} "
+            "--format tflite, then copy the .tflite to /share/openwakeword"
         )
 
 
