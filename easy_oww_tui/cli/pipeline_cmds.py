@@ -53,9 +53,10 @@ def _print_summary(summary, workspace_root: Path) -> None:
             if "recall_at_0_5" in m:
                 parts.append(f"recall@0.5 {m['recall_at_0_5']:.3f}")
             console.print("Metrics (at the threshold): " + ", ".join(parts))
-        from core.feature_models import locate_feature_models
+        from core.feature_models import feature_models_for
+        from core.projects import Workspace
 
-        fm = locate_feature_models(workspace_root)
+        fm = feature_models_for(Workspace(workspace_root))
         console.print(
             "Use it (Python):\n"
             "  from openwakeword.model import Model\n"
