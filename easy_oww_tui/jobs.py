@@ -23,10 +23,12 @@ from easy_oww_tui.messages import (
     JobLog,
     JobMessage,
     LevelChanged,
+    LiveScore,
     MetricReported,
     PhaseFinished,
     PhaseProgress,
     PhaseStarted,
+    WakeWordDetected,
 )
 
 # Mirrors core.orchestrator.PHASES (not imported here: that module pulls in the heavy pipeline).
@@ -141,6 +143,34 @@ def make_reporter(post: Post, project: str) -> Callable[[Any], None]:
             msg = LevelChanged(project, event.rms_db, event.peak_db, event.clipped)
         if msg is not None:
             post(msg)
+
+    return report
+
+
+def make_live_reporter(post: Post, key: str) -> Callable[[Any], None]:
+    """The ``report`` for a live wake-word test (core.live_test.LiveDetector).
+
+    The detector reports ``Level`` then ``Score`` for every 80 ms frame; they are posted as one
+    :class:`LiveScore` (so a UI that falls behind coalesces whole frames), each ``Detection`` as a
+    :class:`WakeWordDetected`, anything else as :func:`make_reporter` does.
+    """
+    from core import events as ev
+    from core.live_test import Detection, Score
+
+    other = make_reporter(post, key)
+    last_level: list[Any] = [None]
+
+    def report(event: Any) -> None:
+        if isinstance(event, ev.Level):
+            last_level[0] = event
+        elif isinstance(event, Score):
+            lv = last_level[0]
+            post(LiveScore(key, event.time_s, event.score, lv.rms_db if lv else -120.0,
+                           lv.peak_db if lv else -120.0, bool(lv and lv.clipped)))
+        elif isinstance(event, Detection):
+            post(WakeWordDetected(key, event.time_s, event.score, event.index))
+        else:
+            other(event)
 
     return report
 

@@ -85,6 +85,33 @@ class LevelChanged(JobMessage):
         return isinstance(message, LevelChanged) and message.project == self.project
 
 
+class LiveScore(JobMessage):
+    """One 80 ms frame of a live wake-word test: the model's score and the microphone level."""
+
+    def __init__(self, project: str, time_s: float, score: float, rms_db: float, peak_db: float,
+                 clipped: bool) -> None:
+        super().__init__(project)
+        self.time_s = time_s
+        self.score = score
+        self.rms_db = rms_db
+        self.peak_db = peak_db
+        self.clipped = clipped
+
+    def can_replace(self, message: Message) -> bool:
+        """Only the newest frame matters to the meters (detections arrive as their own messages)."""
+        return isinstance(message, LiveScore) and message.project == self.project
+
+
+class WakeWordDetected(JobMessage):
+    """The live test heard the wake word ``time_s`` seconds of audio after it started (never coalesced)."""
+
+    def __init__(self, project: str, time_s: float, score: float, index: int) -> None:
+        super().__init__(project)
+        self.time_s = time_s
+        self.score = score
+        self.index = index
+
+
 class JobDone(JobMessage):
     """A job ended. ``outcome`` is "ok", "cancelled" or "failed"; ``error`` is the user-facing text."""
 

@@ -48,6 +48,7 @@ class RecordScreen(Screen[None]):
         self.job_key = f"{project_name}#record"
         self.negative = False
         self.session: Any = None
+        self.takes = 0  # takes recorded on this screen (numbers the take list)
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="◉")
@@ -100,11 +101,14 @@ class RecordScreen(Screen[None]):
         elif isinstance(msg, PhaseProgress) and msg.stage == "countdown":
             self.prompt(f"Get ready… [b]{escape(msg.message or str(msg.total - msg.done))}[/b]")
         elif isinstance(msg, PhaseFinished) and msg.stage == "recording":
+            self.takes += 1
             style = "green" if msg.ok else "red"
             verdict = "Saved" if msg.ok else "Not saved"
             self.query_one("#record-result", Static).update(
                 Text(f"{verdict}: {msg.message}", style=style))
-            self.query_one("#record-log", RichLog).write(Text(f"{verdict}: {msg.message}", style=style))
+            mark, outcome = ("✔", "accepted") if msg.ok else ("✘", "rejected")
+            self.query_one("#record-log", RichLog).write(
+                Text(f"{mark} Take {self.takes} {outcome}: {msg.message}", style=style))
         elif isinstance(msg, JobLog):
             self.query_one("#record-log", RichLog).write(Text(self.app.scrub(msg.message)))
         elif isinstance(msg, JobDone):

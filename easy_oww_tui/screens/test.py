@@ -1,22 +1,40 @@
-"""The 'test and use' view of a trained model: its evaluation card and how to use it."""
+"""Test and use a trained model: a live microphone test (core.live_test), the evaluation, how to use it.
+
+``s`` starts listening in an App-owned thread worker (job ``<project>#test``): a
+:class:`~core.live_test.LiveDetector` on the default microphone, reporting each 80 ms frame
+(level meter and score bar, coalesced :class:`~easy_oww_tui.messages.LiveScore` messages) and each
+detection (:class:`~easy_oww_tui.messages.WakeWordDetected`). ``c`` stops and shows a summary,
+``f`` marks the last detection as a false trigger. A microphone problem ends the job and the App
+shows the error dialog. The threshold is the evaluated one (``models/<name>.json``), else 0.5.
+"""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
-from textual.widgets import Button, Label, Static
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
 
+from easy_oww_tui.jobs import make_live_reporter
+from easy_oww_tui.messages import JobDone, JobMessage, LiveScore, WakeWordDetected
 from easy_oww_tui.screens.dashboard import usage_text
+from easy_oww_tui.widgets.meters import LevelMeter, ScoreBar
 from easy_oww_tui.widgets.text import display_path
 
 if TYPE_CHECKING:
     from easy_oww_tui.app import EasyOWWApp
+
+DEFAULT_THRESHOLD = 0.5
+# Kind of the live-test job. The App's "record" branch is the right one for it: a failure (a
+# microphone problem) shows the error dialog titled "Recording problem"; the end is not a toast.
+JOB_KIND = "record:live-test"
+FALSE_MARK = Text("false trigger", style="bold red")
 
 
 def _fmt(value: Any) -> str:
@@ -27,57 +45,247 @@ def _fmt(value: Any) -> str:
     return json.dumps(value, default=str)[:60]
 
 
-class TestScreen(ModalScreen[None]):
-    app: EasyOWWApp
-    BINDINGS = [Binding("escape,enter", "close", "Close")]
+def read_card(path: Path) -> dict[str, Any]:
+    """The model card (``models/<name>.json``) as a dict; {} when missing or unreadable."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
-    def __init__(self, project_name: str) -> None:
+
+def card_threshold(card: dict[str, Any]) -> float | None:
+    """The threshold the evaluation chose, or None."""
+    inner = card.get("card") if isinstance(card.get("card"), dict) else {}
+    for value in (card.get("threshold"), inner.get("threshold")):
+        if isinstance(value, int | float) and not isinstance(value, bool) and 0 < float(value) < 1:
+            return float(value)
+    return None
+
+
+class TestScreen(Screen[None]):
+    """Live test of a project's model (or ``model_path``, e.g. a .tflite head) and how to use it."""
+
+    __test__ = False  # not a pytest test class
+    app: EasyOWWApp
+    BINDINGS = [
+        Binding("s", "start", "Start"),
+        Binding("c", "stop", "Stop"),
+        Binding("f", "mark_false", "False trigger"),
+        Binding("escape", "back", "Back"),
+    ]
+
+    def __init__(self, project_name: str, model_path: str | Path | None = None,
+                 threshold: float | None = None, device: str | int | None = None) -> None:
         super().__init__()
         self.project_name = project_name
+        self.job_key = f"{project_name}#test"
+        self.explicit_model = Path(model_path) if model_path else None
+        self.explicit_threshold = threshold
+        self.device = device
+        self.wake_word = project_name
+        self.model: Path | None = None
+        self.threshold = DEFAULT_THRESHOLD
+        self.problem = ""  # why the model cannot be tested (no model, bad project)
+        self.detector: Any = None  # the running/last LiveDetector (set by the worker thread)
+        self.listening = False
+        self.detections = 0
 
+    # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog", id="test-dialog"):
-            yield Label(f"Test and use: {escape(self.project_name)}", classes="dialog-title")
-            with VerticalScroll(classes="dialog-scroll"):
-                yield Static(self.body(), classes="dialog-body", id="test-body")
-            with Horizontal(classes="dialog-buttons"):
-                yield Button("Close (escape)", id="close", compact=True)
+        yield Header(show_clock=False, icon="◉")
+        yield Static("", id="test-heading", classes="heading")
+        yield Static("", id="test-status")
+        yield LevelMeter(id="test-level")
+        yield ScoreBar(id="test-score")
+        yield DataTable(id="test-detections", cursor_type="none", zebra_stripes=True)
+        yield Static("", id="test-summary")
+        yield Static("", id="test-usage", classes="hint")
+        yield Footer(compact=True)
 
-    def body(self) -> str:
+    def on_mount(self) -> None:
+        self.sub_title = f"{self.project_name} · test"
+        table = self.query_one("#test-detections", DataTable)
+        table.border_title = "Detections"
+        table.add_column("#", key="n", width=3)
+        table.add_column("At", key="at", width=8)
+        table.add_column("Score", key="score", width=6)
+        table.add_column("", key="mark", width=13)
+        self.set_summary("")
+        self.load()
+        self.redraw_all()
+
+    def load(self) -> None:
+        """Find the model, its card and threshold; fill the heading and the usage text."""
         ws = self.app.workspace
+        card: dict[str, Any] = {}
         try:
             project = ws.project(self.project_name)
             cfg = project.load_config()
-        except Exception as exc:
-            return escape(self.app.scrub(str(exc)))
-        model = project.model_path(cfg)
-        if not model.is_file():
-            return ("No model yet. Train it first: press [b]t[/b] in the project view, then [b]s[/b].\n"
-                    f"When it finishes, the model is written to {escape(display_path(model, ws.root))}.")
-        card_path = project.model_path(cfg, ".json")
-        card: dict[str, Any] = {}
-        try:
-            card = json.loads(card_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            pass
-        rel = display_path(model, ws.root)
-        lines = [f"[b]Model[/b]      {escape(rel)}"]
-        threshold = card.get("threshold")
-        if threshold is not None:
-            lines.append(f"[b]Threshold[/b]  {_fmt(threshold)}")
+            self.wake_word = cfg.wake_word
+            card = read_card(project.model_path(cfg, ".json"))
+            own = [project.model_path(cfg, s) for s in (".onnx", ".tflite")]
+            self.model = self.explicit_model or next((p for p in own if p.is_file()), own[0])
+            if not self.model.is_file():
+                self.problem = (f"No model yet: {display_path(self.model, ws.root)}. Train it first: "
+                                "press t in the project view, then s.")
+        except Exception as exc:  # a broken project: say why, keep the screen usable
+            self.problem = self.app.scrub(str(exc))
+            self.model = self.explicit_model
+        saved = card_threshold(card)
+        self.threshold = self.explicit_threshold or saved or DEFAULT_THRESHOLD
+        self.query_one("#test-score", ScoreBar).threshold = self.threshold
+        heading = self.query_one("#test-heading", Static)
+        if self.model is None or self.problem:
+            heading.update(f"[b]{escape(self.project_name)}[/b]: {escape(self.problem)}")
+            self.query_one("#test-usage", Static).update("")
+            return
+        rel = display_path(self.model, ws.root)
+        source = "evaluated" if saved is not None and self.explicit_threshold is None else (
+            "given" if self.explicit_threshold else "default; no evaluation saved")
+        second = [f"[b]Threshold[/b] {self.threshold:.2f} ({source})"]
         metrics = card.get("metrics", {})
-        if isinstance(metrics, dict) and metrics:
-            lines.append("[b]Evaluation[/b]")
-            for key, value in list(metrics.items())[:12]:
-                lines.append(f"  {escape(str(key)):<28} {escape(_fmt(value))}")
-        lines.append("")
-        lines.append(escape(usage_text(rel, threshold)))
-        lines.append(f"Live microphone test: [b]easy-oww test {escape(self.project_name)}[/b]")
-        return "\n".join(lines)
+        if isinstance(metrics, dict):
+            second += [f"{escape(str(k))} {escape(_fmt(v))}" for k, v in list(metrics.items())[:6]]
+        heading.update(f"[b]Model[/b] {escape(rel)}\n" + " · ".join(second))
+        self.query_one("#test-usage", Static).update(escape(usage_text(rel, saved)))
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        event.stop()
-        self.dismiss(None)
+    # ------------------------------------------------------------------ drawing
+    def status(self, markup: str) -> None:
+        self.query_one("#test-status", Static).update(markup)
 
-    def action_close(self) -> None:
-        self.dismiss(None)
+    def redraw_all(self) -> None:
+        """Called by the App when the job starts or a stop is requested."""
+        job = self.app.jobs.get(self.job_key)
+        if self.problem:
+            self.status("")
+        elif job is not None and job.running and job.cancel_requested:
+            self.status("Stopping…")
+        elif job is not None and job.running:
+            if not self.listening:
+                self.status("Loading the model and opening the microphone…")
+        else:
+            self.status(f"Press [b]s[/b] to start listening, then say “{escape(self.wake_word)}” "
+                        "a few times; [b]c[/b] stops.")
+
+    def job_updated(self, msg: JobMessage) -> None:
+        if isinstance(msg, LiveScore):
+            if not self.listening:
+                self.listening = True
+                where = self.detector.summary().device if self.detector is not None else ""
+                on = f" on {escape(where)}" if where and not self.app.deterministic else ""
+                self.status(f"[b red]●[/b red] Listening{on}: say “{escape(self.wake_word)}”. "
+                            "[b]f[/b] marks a wrong detection, [b]c[/b] stops.")
+            self.query_one("#test-level", LevelMeter).show(msg.rms_db, msg.clipped)
+            self.query_one("#test-score", ScoreBar).show(msg.score)
+        elif isinstance(msg, WakeWordDetected):
+            self.add_detection(msg.index, msg.time_s, msg.score)
+        elif isinstance(msg, JobDone):
+            self.listening = False
+            self.query_one("#test-level", LevelMeter).show(None)
+            self.query_one("#test-score", ScoreBar).score = None  # keeps the run's max
+            if msg.outcome == "failed":
+                self.status("[b red]Stopped:[/b red] the test could not run (see the message).")
+            else:
+                self.status("Stopped. Press [b]s[/b] to listen again.")
+            self.show_summary(msg.result if isinstance(msg.result, dict) else {})
+
+    def add_detection(self, index: int, time_s: float, score: float) -> None:
+        table = self.query_one("#test-detections", DataTable)
+        key = str(index)
+        if key in table.rows:
+            return
+        self.detections += 1
+        table.add_row(str(index + 1), f"{time_s:7.1f}s", f"{score:.2f}",
+                      Text("detected", style="bold green"), key=key)
+        table.move_cursor(row=table.row_count - 1)
+        self.set_summary(f"{self.detections} detection{'s' if self.detections != 1 else ''} so far")
+
+    def show_summary(self, result: dict[str, Any]) -> None:
+        """The summary of the last run (the detector's, so later false marks count)."""
+        if self.detector is not None:
+            data = self.detector.summary().to_dict()
+        elif result:
+            data = result
+        else:
+            self.set_summary("")
+            return
+        n = len(data.get("detections") or [])
+        false_triggers = [i for i in data.get("false_triggers") or [] if isinstance(i, int)]
+        n_false = len(false_triggers)
+        table = self.query_one("#test-detections", DataTable)
+        for index in false_triggers:
+            if str(index) in table.rows:
+                table.update_cell(str(index), "mark", FALSE_MARK)
+        parts = [f"[b]Summary[/b]: {n} detection{'s' if n != 1 else ''} of “{escape(self.wake_word)}”"
+                 f" ({n_false} marked false)"]
+        if not self.app.deterministic:
+            parts.append(f" in {float(data.get('duration_s') or 0.0):.1f} s")
+        parts.append(f"; highest score {float(data.get('max_score') or 0.0):.2f}"
+                     f" (threshold {float(data.get('threshold') or self.threshold):.2f}).")
+        if n == 0:
+            parts.append("\nNot detected? Speak closer, watch the level meter, or train with more recordings.")
+        elif n_false:
+            parts.append("\nFalse triggers: record negatives (r, then n) and train again, or use a higher "
+                         "threshold.")
+        self.set_summary("".join(parts))
+
+    def set_summary(self, markup: str) -> None:
+        summary = self.query_one("#test-summary", Static)
+        summary.update(markup)
+        summary.display = bool(markup)
+
+    # ------------------------------------------------------------------ actions
+    def action_start(self) -> None:
+        if self.app.is_running(self.job_key):
+            self.notify("Already listening; c stops.", severity="information")
+            return
+        if self.model is None or self.problem:
+            self.app.show_error("Nothing to test", self.problem or "This project has no model.")
+            return
+        model, threshold, device = self.model, self.threshold, self.device
+        feature_dir = self.app.workspace.feature_models_dir
+        post = self.app.post_message
+        key = self.job_key
+        self.detector = None
+        self.listening = False
+        self.detections = 0
+        self.query_one("#test-detections", DataTable).clear()
+        self.query_one("#test-score", ScoreBar).reset()
+        self.set_summary("")
+
+        def work(report: Any, cancel: Any) -> Any:
+            from core.live_test import LiveDetector
+
+            detector = LiveDetector(model, threshold=threshold, device=device,
+                                    report=make_live_reporter(post, key), cancel=cancel,
+                                    feature_models_dir=feature_dir)
+            self.detector = detector
+            return detector.run(None).to_dict()
+
+        self.app.start_job(key, JOB_KIND, work)
+
+    def action_stop(self) -> None:
+        if not self.app.is_running(self.job_key):
+            self.notify("Not listening; s starts.", severity="information")
+            return
+        self.app.cancel_job(self.job_key)
+
+    def action_mark_false(self) -> None:
+        marked = self.detector.mark_false() if self.detector is not None else None
+        if marked is None:
+            self.notify("No detection to mark yet.", severity="information")
+            return
+        table = self.query_one("#test-detections", DataTable)
+        key = str(marked.index)
+        if key not in table.rows:
+            self.add_detection(marked.index, marked.time_s, marked.score)
+        table.update_cell(key, "mark", FALSE_MARK)
+        if not self.app.is_running(self.job_key):
+            self.show_summary({})
+        self.notify(f"Detection #{marked.index + 1} marked as a false trigger.")
+
+    def action_back(self) -> None:
+        if self.app.is_running(self.job_key):
+            self.app.cancel_job(self.job_key)
+        self.app.pop_screen()
