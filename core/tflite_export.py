@@ -38,7 +38,7 @@ from core.events import (
 )
 from core.fsutil import atomic_path
 
-STAGE = "export"
+STAGE = "tflite"
 INPUT_SHAPE = (1, 16, 96)
 OUTPUT_SHAPE = (1, 1)
 MAX_ABS_DIFF = 1e-3
@@ -91,10 +91,13 @@ def _quiet() -> Iterator[None]:
     saved_fd = None
     with tempfile.TemporaryFile() as native_log:
         try:
+            # A full-screen app (Textual) draws on descriptor 2: leave it alone then.
+            ui_on_fd2 = "textual.app" in sys.modules and os.isatty(2)
             with contextlib.suppress(OSError, ValueError):
-                sys.stderr.flush()
-                saved_fd = os.dup(2)
-                os.dup2(native_log.fileno(), 2)
+                if not ui_on_fd2:
+                    sys.stderr.flush()
+                    saved_fd = os.dup(2)
+                    os.dup2(native_log.fileno(), 2)
             with warnings.catch_warnings(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
                 warnings.simplefilter("ignore")
                 yield

@@ -346,7 +346,7 @@ class EasyOWWApp(App[None]):
         self._notify_screens(msg.project, msg)
         if isinstance(msg, PhaseStarted | PhaseFinished):
             self._refresh_projects()
-        if isinstance(msg, PhaseFinished) and msg.stage == "export":
+        if isinstance(msg, PhaseFinished) and msg.stage in ("export", "tflite"):
             self.refresh(repaint=True)  # the exporter may have borrowed fd 2, where Textual draws
         if isinstance(msg, JobDone):
             self._job_done(msg)

@@ -39,18 +39,11 @@ def cli_env(workspace: Path) -> dict[str, str]:
     return env
 
 
-def run_cli(*args: str, workspace: Path, timeout: float = 600) -> subprocess.CompletedProcess:
+def run_cli(*args: str, workspace: Path, timeout: float = 600,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "easy_oww_tui.cli", *args],
-        capture_output=True, text=True, env=cli_env(workspace), cwd=REPO, timeout=timeout,
-        stdin=subprocess.DEVNULL,
-    )
-
-
-def start_cli(*args: str, workspace: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "easy_oww_tui.cli", *args],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=cli_env(workspace), cwd=REPO,
+        capture_output=True, text=True, env={**cli_env(workspace), **(env or {})}, cwd=REPO, timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
 

@@ -27,8 +27,12 @@ def test_quick_preset_trains_a_working_model(tmp_path):
 
     card = json.loads((project / "models" / "hey_jarvis.json").read_text())
     m = card["metrics"]
-    # Better than chance on held-out clips: most positives detected, few negatives triggering.
-    assert m["recall"] > 0.6, m
+    # Better than chance on held-out clips: at some threshold most positives are detected while few
+    # negative clips trigger (a chance detector fires on positives and negatives alike).
+    n_neg = card["measured_on"]["negative_clips"]
+    margins = [r["recall"] - r["false_accepts_per_hour"] * m["negative_hours"] / n_neg for r in card["det_curve"]]
+    assert max(margins) >= 0.4, (max(margins), m)
+    assert m["recall_at_0_5"] >= 0.5, m
     assert 0.0 < card["threshold"] < 1.0
     assert card["config"]["wake_word"] == "hey jarvis"
 
