@@ -71,7 +71,7 @@ def _print_summary(summary, workspace_root: Path) -> None:
 
 
 def _run(name: str, workspace: str | None, resume: bool, force: bool, verbose: bool,
-         phases: list[str] | None) -> None:
+         phases: list[str] | None, device: str | None = None) -> None:
     from core.orchestrator import run_training
 
     ws = get_workspace(workspace)
@@ -80,7 +80,7 @@ def _run(name: str, workspace: str | None, resume: bool, force: bool, verbose: b
     with rich_reporter(verbose=verbose) as report:
         try:
             summary = run_training(project.path, ws.root, resume=resume, force=force, verbose=verbose,
-                                   report=report, cancel=cancel, phases=phases)
+                                   report=report, cancel=cancel, phases=phases, device=device)
         except KeyboardInterrupt:
             cancel.set()
             raise
@@ -103,11 +103,14 @@ def generate_cmd(name: str, force: bool, verbose: bool, workspace: str | None) -
 @click.option("--resume", is_flag=True, help="Continue an interrupted run (the default when nothing changed).")
 @click.option("--force", is_flag=True, help="Start over: regenerate clips, features and the model.")
 @click.option("--verbose", "-v", is_flag=True, help="Show every log line.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None,
+              help="Where to train (default: the config's device, auto = CUDA when present).")
 @workspace_option
 @friendly_errors
-def train_cmd(name: str, resume: bool, force: bool, verbose: bool, workspace: str | None) -> None:
+def train_cmd(name: str, resume: bool, force: bool, verbose: bool, device: str | None,
+              workspace: str | None) -> None:
     """Train NAME end to end: clips -> augmentation -> features -> training -> ONNX -> evaluation."""
-    _run(name, workspace, resume=resume, force=force, verbose=verbose, phases=None)
+    _run(name, workspace, resume=resume, force=force, verbose=verbose, phases=None, device=device)
 
 
 @click.command("eval")
