@@ -53,7 +53,7 @@ _PHASE_KEYS: dict[str, tuple[str, ...]] = {
                      "pitch_probability", "augmentations_per_clip"),
     "features": ("validation_fraction", "features_dir"),
     "training": ("max_steps", "batch_size", "learning_rate", "model_type", "model_size", "layer_size",
-                 "n_blocks", "dropout", "label_smoothing", "checkpoint_every", "device"),
+                 "n_blocks", "dropout", "label_smoothing", "checkpoint_every"),
     "export": ("models_dir",),
     "evaluation": ("target_false_accepts_per_hour", "min_voices"),
 }
@@ -151,6 +151,10 @@ class _ProjectLog:
         self.report = report
         self._lock = threading.Lock()
         self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        from core.faults import KillSwitch, tally_enabled
+
+        self._kill = KillSwitch.from_env(PHASES)
+        self._tally = tally_enabled()
         self.write(f"===== {kind} started {time.strftime('%Y-%m-%d %H:%M:%S')} =====")
 
     def write(self, line: str) -> None:
@@ -168,6 +172,10 @@ class _ProjectLog:
             self.write(f"[stage] {event.stage} {'finished' if event.ok else 'FAILED'}{took} {event.message}")
         elif isinstance(event, ev.Metric) and event.name in ("val_loss", "recall", "false_accept_rate"):
             self.write(f"[metric] {event.stage} step {event.step} {event.name}={event.value:.4g}")
+        elif isinstance(event, ev.Progress) and self._tally:
+            self.write(f"[progress] {event.stage}")
+        if self._kill is not None:
+            self._kill.observe(event)
         self.report(event)
 
     def close(self, outcome: str) -> None:
@@ -222,6 +230,7 @@ def run_training(
     cancel: threading.Event | None = None,
     force: bool = False,
     phases: list[str] | None = None,
+    device: str | None = None,
 ) -> TrainingSummary:
     """Run (or continue) the pipeline for the project at ``project_path``.
 
@@ -233,15 +242,15 @@ def run_training(
     project_path = Path(project_path)
     ws = Workspace(Path(workspace_path)) if workspace_path else Workspace(project_path.parent.parent)
     project = Project(path=project_path, workspace=ws)
-    return TrainingOrchestrator(project, report=report, cancel=cancel, verbose=verbose).run(
-        resume=resume, force=force, phases=phases
-    )
+    orchestrator = TrainingOrchestrator(project, report=report, cancel=cancel, verbose=verbose, device=device)
+    return orchestrator.run(resume=resume, force=force, phases=phases)
 
 
 class TrainingOrchestrator:
     def __init__(self, project: Project, report: ev.Reporter = ev.null_report,
-                 cancel: threading.Event | None = None, verbose: bool = False) -> None:
+                 cancel: threading.Event | None = None, verbose: bool = False, device: str | None = None) -> None:
         self.project = project
+        self.device = device  # overrides cfg.device for this run (not saved; results do not depend on it)
         self.report = report
         self.cancel = cancel if cancel is not None else threading.Event()
         self.verbose = verbose
@@ -257,6 +266,8 @@ class TrainingOrchestrator:
                     took_over: dict | None) -> TrainingSummary:
         project = self.project
         cfg = project.load_config()
+        if self.device:
+            cfg.device = self.device
         cfg.check()
         state = ProjectState(project.state_path)
         if resume and not state.data["phases"] and not force:
