@@ -360,7 +360,8 @@ class EasyOWWApp(App[None]):
             return
         if msg.kind.startswith("record"):
             if msg.outcome == "failed":
-                self.show_error("Recording problem", msg.error)
+                title = "Microphone problem" if msg.kind.endswith("live-test") else "Recording problem"
+                self.show_error(title, msg.error)
             return
         what = "Download" if msg.kind.startswith("download") else "Training"
         if msg.outcome == "failed":
@@ -406,10 +407,13 @@ class EasyOWWApp(App[None]):
             if not self.running_jobs():
                 self.exit()
 
+        training = any(not (j.kind.startswith("record") or j.kind.startswith("download")) for j in running)
+        title = "Quit while training?" if training else "Quit while a job is running?"
+        resume = "; resume later with r on its dashboard" if training else ""
         self.push_screen(ConfirmScreen(
-            "Quit while training?",
+            title,
             f"{names} is still running. Quit anyway? It stops at the next safe point and "
-            "everything finished so far is kept; resume later with r on its dashboard.",
+            f"everything finished so far is kept{resume}.",
             yes="Stop and quit", no="Keep running"), answer)
 
 
