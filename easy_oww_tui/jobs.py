@@ -78,6 +78,14 @@ class JobState:
 
     def apply(self, msg: JobMessage) -> None:
         """Fold one message into the state."""
+        stage = getattr(msg, "stage", None)
+        if (self.kind == "training" and stage and stage not in PHASES
+                and isinstance(msg, PhaseStarted | PhaseProgress | PhaseFinished)):
+            # steps after the six phases (the TFLite copy): a log line, not a phase row
+            if isinstance(msg, PhaseFinished):
+                level = "info" if msg.ok else "warning"
+                self.log.append((level, stage, msg.message or ("done" if msg.ok else "failed")))
+            return
         if isinstance(msg, PhaseStarted):
             ph = self.phase(msg.stage)
             ph.status, ph.done, ph.total, ph.message = "running", 0, msg.total, msg.description
