@@ -24,6 +24,8 @@ from core.fsutil import atomic_path, remove_stale_temps
 STAGE = "augmentation"
 AUDIO_EXTS = frozenset({".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".opus"})
 MAX_RIR_SECONDS = 1.0
+# Augmentation of long negative-speech passages: mostly rooms and noise, some pitch/tempo/gain.
+SPEECH_PROBS = {"rir_prob": 0.6, "noise_prob": 0.7, "pitch_prob": 0.3, "stretch_prob": 0.3, "gain_prob": 0.5}
 NOISE_SECONDS = 4.0
 
 
@@ -516,14 +518,20 @@ def run_augmentation_phase(project: Any, cfg: Any, report: Reporter = null_repor
                               "Augmenting positive clips", workers)
         n = aug.augment_clips(neg, clips_dir / "negative_augmented", copies, report, cancel, probs,
                               len(pos) * copies, total, "Augmenting negative clips", workers)
+        # Long negative-speech passages: one augmented copy each (rooms and noise matter most here).
+        speech = sorted((clips_dir / "negative_speech").glob("speech_*.wav"))
+        sp = aug.augment_clips(speech, clips_dir / "negative_speech_augmented", 1 if speech else 0, report,
+                              cancel, SPEECH_PROBS, 0, len(speech), "Augmenting negative speech",
+                              workers if workers is not None else (2 if _cpus() >= 2 and len(speech) >= 8 else 1))
     except BaseException as exc:
         report(StageFinished(STAGE, False, str(exc), time.monotonic() - t0))
         raise
     secs = time.monotonic() - t0
     summary = {
         "skipped": False, "positive_augmented": p["total"], "negative_augmented": n["total"],
-        "created": p["created"] + n["created"], "kept": p["kept"] + n["kept"],
-        "failed": p["failed"] + n["failed"], "rirs": aug.rir_source, "noise": aug.noise_source,
+        "negative_speech_augmented": sp["total"],
+        "created": p["created"] + n["created"] + sp["created"], "kept": p["kept"] + n["kept"] + sp["kept"],
+        "failed": p["failed"] + n["failed"] + sp["failed"], "rirs": aug.rir_source, "noise": aug.noise_source,
         "copies": copies, "seconds": round(secs, 2),
     }
     report(StageFinished(STAGE, True, f"{p['total']} positive and {n['total']} negative augmented clips", secs))

@@ -7,6 +7,8 @@ Layout under ``clips/``::
     negative/adv_00012.wav     near-miss phrases and ordinary speech (same voices)
     negative/audio_00007.wav   random pieces of negative audio folders, when there are any
     negative/noise_0001.wav    coloured noise and near-silence (works offline)
+    negative_speech/speech_00003.wav  20-30 s passages of ordinary speech, near misses and
+                               "hey <word>" sequences in every voice (embedded as streams)
 
 Clip ``i`` of each kind depends only on (seed, i): a resumed run writes the same clips an
 uninterrupted one would, keeps finished files and fills in the missing ones.
@@ -54,7 +56,10 @@ AUDIO_EXTS = frozenset({".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".opus
 ESPEAK_SHARE = 3  # of every 10 clips go to espeak-ng voices when Piper voices are used too
 POOL_MIN_JOBS = 150  # fewer TTS jobs run in-process (workers take ~2 s to start and load voices)
 MANIFEST = "real_sources.json"
-_NAME_RE = re.compile(r"^(real|synth|adv|audio|noise)_(\d+)\.wav$")
+_NAME_RE = re.compile(r"^(real|synth|adv|audio|noise|speech)_(\d+)\.wav$")
+PASSAGE_SECONDS = 25.0  # average length of one negative-speech passage
+AUTO_SPEECH_SECONDS_PER_POSITIVE = 4.0  # negative_speech_minutes 0: this much speech per positive clip
+MAX_PASSAGE_SECONDS = 60.0
 
 
 # ---------------------------------------------------------------------------- jobs
@@ -102,10 +107,15 @@ def voice_for_index(voices: Sequence[VoiceInfo], index: int, seed: int) -> tuple
 
 
 def _shape_speech(x: np.ndarray, clip_samples: int, source: str) -> tuple[np.ndarray, int]:
-    """Trimmed speech length and the fitted clip (AudioError when silent)."""
+    """Trimmed speech length and the fitted clip (AudioError when silent).
+
+    ``clip_samples`` <= 0 keeps the whole trimmed audio (long passages), at most 60 s.
+    """
     trimmed = trim_silence(x, SAMPLE_RATE)
     if len(trimmed) < int(0.05 * SAMPLE_RATE):
         raise AudioError(f"{source}: the synthesised audio is silent.")
+    if clip_samples <= 0:
+        return normalize(trimmed[: int(MAX_PASSAGE_SECONDS * SAMPLE_RATE)]), len(trimmed)
     return fit_length(normalize(trimmed), clip_samples), len(trimmed)
 
 
@@ -209,13 +219,14 @@ class ClipGenerator:
         self.clips_dir = Path(clips_dir)
         self.positive_dir = self.clips_dir / "positive"
         self.negative_dir = self.clips_dir / "negative"
+        self.speech_dir = self.clips_dir / "negative_speech"
         self.sample_rate = sample_rate
         self.target_duration_ms = int(target_duration_ms)
         self.clip_samples = int(SAMPLE_RATE * self.target_duration_ms / 1000)
         self.seed = int(seed)
         self.workers = workers
         self.stage = stage
-        for d in (self.positive_dir, self.negative_dir):
+        for d in (self.positive_dir, self.negative_dir, self.speech_dir):
             d.mkdir(parents=True, exist_ok=True)
             remove_stale_temps(d)
         remove_stale_temps(self.clips_dir)
@@ -358,6 +369,40 @@ class ClipGenerator:
                                pro.length_scale, pro.noise_scale, pro.noise_w, self.clip_samples, False))
         return jobs
 
+    def plan_speech_passages(self, wake_word: str, voices: Sequence[VoiceInfo], count: int) -> list[TTSJob]:
+        """What negative-speech passage i will be (depends only on (seed, i))."""
+        jobs = []
+        for i in range(count):
+            name, spk = voice_for_index(voices, i, self.seed + 2)
+            pro = random_prosody(np.random.default_rng([self.seed, i, 37]))
+            jobs.append(TTSJob(i, str(self.speech_dir / f"speech_{i:05d}.wav"),
+                               phrases.negative_passage(wake_word, self.seed, i), name, spk,
+                               pro.length_scale, pro.noise_scale, pro.noise_w, 0, False))
+        return jobs
+
+    def generate_negative_speech(
+        self,
+        wake_word: str,
+        voice_models: Sequence[VoiceInfo | str],
+        piper: PiperTTS,
+        count: int,
+        report: Reporter = null_report,
+        cancel: Event | None = None,
+    ) -> dict[str, Any]:
+        """``negative_speech/speech_NNNNN.wav`` for i < count: long passages in every voice."""
+        voices = self._voices(piper, voice_models)
+        existing = _existing(self.speech_dir, "speech")
+        self._drop_extra(existing, count)
+        missing = [i for i in range(count) if i not in existing]
+        jobs = self.plan_speech_passages(wake_word, voices, count) if missing else []
+        jobs = [j for j in jobs if j.index not in existing]
+        res = self._run_jobs(jobs, piper, report, cancel, "Synthesising negative speech", count - len(jobs),
+                             count) if jobs else {"created": 0, "failed": 0, "problems": []}
+        files = _existing(self.speech_dir, "speech")
+        seconds = sum(sf.info(str(p)).frames for p in files.values()) / SAMPLE_RATE
+        res.update(kept=count - len(jobs), total=len(files), seconds=round(seconds, 1))
+        return res
+
     # --------------------------------------------------------------- negative
     def generate_negative_clips(
         self,
@@ -479,11 +524,12 @@ class ClipGenerator:
         for i in [i for i in existing if i >= count]:
             existing.pop(i).unlink(missing_ok=True)
 
-    def _pool_size(self, n_jobs: int) -> int:
+    def _pool_size(self, n_jobs: int, long: bool = False) -> int:
         if self.workers is not None:
             return max(1, int(self.workers))
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        return min(2, cpus) if n_jobs >= POOL_MIN_JOBS else 1
+        # A passage takes ~25x as long as a 1 s clip: a pool pays off for far fewer of them.
+        return min(2, cpus) if n_jobs * (25 if long else 1) >= POOL_MIN_JOBS else 1
 
     def _run_jobs(
         self, jobs: list[TTSJob], piper: PiperTTS | None, report: Reporter, cancel: Event | None,
@@ -494,7 +540,7 @@ class ClipGenerator:
         if not jobs:
             return {"created": 0, "failed": 0, "problems": []}
         assert piper is not None
-        workers = self._pool_size(len(jobs))
+        workers = self._pool_size(len(jobs), long=jobs[0].clip_samples <= 0)
         done = done0
         report(Progress(self.stage, done, total, message))
 
@@ -526,7 +572,7 @@ class ClipGenerator:
         for v in {j.voice for j in jobs}:  # fail fast (clear message) before starting workers
             if piper.get_voice(v).engine == "piper":
                 piper.load(v)
-        batch = 12
+        batch = 12 if jobs[0].clip_samples > 0 else 1
         chunks = [jobs[k : k + batch] for k in range(0, len(jobs), batch)]
         args = (str(piper.voices_dir) if piper.voices_dir else None, piper.include_bundled,
                 piper.include_espeak, piper.espeak_languages)
@@ -556,6 +602,7 @@ class ClipGenerator:
     def get_clip_counts(self) -> dict[str, int]:
         counts = {f"positive_{k}": len(_existing(self.positive_dir, k)) for k in ("real", "synth")}
         counts.update({f"negative_{k}": len(_existing(self.negative_dir, k)) for k in ("adv", "audio", "noise")})
+        counts["negative_speech"] = len(_existing(self.speech_dir, "speech"))
         counts["positive"] = counts["positive_real"] + counts["positive_synth"]
         counts["negative"] = counts["negative_adv"] + counts["negative_audio"] + counts["negative_noise"]
         return counts
@@ -581,6 +628,19 @@ class ClipGenerator:
 
 
 # ----------------------------------------------------------------------- phase
+def speech_minutes(cfg: Any, n_positive: int) -> float:
+    """Minutes of negative speech to synthesise (``negative_speech_minutes``; 0 = 4 s per positive)."""
+    minutes = float(getattr(cfg, "negative_speech_minutes", 0.0) or 0.0)
+    if minutes <= 0:
+        minutes = n_positive * AUTO_SPEECH_SECONDS_PER_POSITIVE / 60.0
+    return minutes
+
+
+def speech_passages(cfg: Any, n_positive: int) -> int:
+    """How many ~25 s negative-speech passages make ``speech_minutes``."""
+    return max(1, int(round(speech_minutes(cfg, n_positive) * 60.0 / PASSAGE_SECONDS)))
+
+
 def run_clip_phase(project: Any, cfg: Any, report: Reporter = null_report, cancel: Event | None = None,
                    **kw: Any) -> dict[str, Any]:
     """Phase "clips": real recordings, synthetic positives and negatives for ``project``."""
@@ -619,6 +679,8 @@ def run_clip_phase(project: Any, cfg: Any, report: Reporter = null_report, cance
         neg = gen.generate_negative_clips(cfg.wake_word, piper, n_neg,
                                           [ws.negative_audio_dir, project.negative_recordings_dir],
                                           voices, report, cancel)
+        n_speech = speech_passages(cfg, n_pos)
+        speech = gen.generate_negative_speech(cfg.wake_word, voices, piper, n_speech, report, cancel)
         check = gen.verify_clips()
         if not check["ok"]:
             raise EasyOWWError(f"{len(check['bad'])} clip(s) are damaged, e.g. {check['bad'][0]}. Delete them and "
@@ -632,6 +694,7 @@ def run_clip_phase(project: Any, cfg: Any, report: Reporter = null_report, cance
         "synthetic": synth["total"], "synthetic_created": synth["created"],
         "negatives": counts["negative"], "negatives_created": neg["created"],
         "negative_split": {"adversarial": neg["adversarial"], "audio": neg["audio"], "noise": neg["noise"]},
+        "negative_speech_passages": speech["total"], "negative_speech_minutes": round(speech["seconds"] / 60, 1),
         "voices": synth["voices"], "counts": counts, "seconds": round(time.monotonic() - t0, 2),
     }
     msg = f"{counts['positive']} positive and {counts['negative']} negative clips"
@@ -639,4 +702,5 @@ def run_clip_phase(project: Any, cfg: Any, report: Reporter = null_report, cance
     return summary
 
 
-__all__ = ["ClipGenerator", "TTSJob", "run_clip_phase", "voice_for_index", "noise_clip", "colored_noise"]
+__all__ = ["ClipGenerator", "TTSJob", "run_clip_phase", "voice_for_index", "noise_clip", "colored_noise",
+           "speech_minutes", "speech_passages"]

@@ -20,6 +20,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "real_samples": (0, 100_000),
     "synthetic_samples": (0, 1_000_000),
     "negative_samples": (0, 2_000_000),
+    "negative_speech_minutes": (0.0, 6_000.0),
     "max_steps": (1, 10_000_000),
     "batch_size": (2, 65_536),
     "learning_rate": (1e-7, 1.0),
@@ -77,6 +78,10 @@ class TrainingConfig:
     real_samples: int = 20
     synthetic_samples: int = 980
     negative_samples: int = 0  # 0: as many as positives (times negative_ratio)
+    # Long synthetic passages of ordinary speech, near misses and "hey <word>" sequences in every
+    # voice (the main defence against false accepts). 0: automatic, 4 s per positive clip
+    # (about 67 minutes for the default 1,000 positives).
+    negative_speech_minutes: float = 0.0
     max_steps: int = 10000
     batch_size: int = 512
     learning_rate: float = 0.001

@@ -45,6 +45,13 @@ PAD_NOISE_LSB = 3.0  # std of the very low noise (int16 units, about -80 dBFS) u
 END_JITTER_S = 0.2
 SPLITS = ("train", "val")
 CLASSES = ("positive", "negative")
+# Long negative-speech passages are embedded as streams (each 80 ms frame once) and sliced into
+# 16-frame windows every STREAM_STRIDE frames: "<split>_negative_speech.npy".
+STREAM_CLASS = "negative_speech"
+STREAM_FOLDERS = ("negative_speech", "negative_speech_augmented")
+STREAM_STRIDE = 3
+STREAM_LEAD_S = 1.0  # low noise before each passage, so windows also see speech starting
+STREAM_CHUNK_FILES = 8
 CLIP_FOLDERS = {
     "positive": ("positive", "positive_augmented"),
     "negative": ("negative", "negative_augmented"),
@@ -279,7 +286,8 @@ class FeaturePlan:
 
     def fingerprint(self, cfg: TrainingConfig) -> str:
         h = hashlib.sha256()
-        h.update(json.dumps([FEATURE_VERSION, cfg.seed, cfg.validation_fraction, WINDOW_SAMPLES]).encode())
+        h.update(json.dumps([FEATURE_VERSION, cfg.seed, cfg.validation_fraction, WINDOW_SAMPLES,
+                             STREAM_STRIDE, STREAM_LEAD_S]).encode())
         for key in sorted(self.rows):
             h.update(key.encode())
             for rel in self.rows[key]:
@@ -305,14 +313,41 @@ def list_clips(clips_dir: Path) -> dict[str, list[str]]:
     return out
 
 
+def list_streams(clips_dir: Path) -> list[str]:
+    """Sorted negative-speech passages (relative to ``clips_dir``), clean and augmented."""
+    files: list[str] = []
+    for folder in STREAM_FOLDERS:
+        d = clips_dir / folder
+        if d.is_dir():
+            files += sorted(f"{folder}/{p.name}" for p in d.glob("*.wav") if not p.name.startswith("."))
+    return files
+
+
 def plan_features(clips_dir: Path, cfg: TrainingConfig) -> FeaturePlan:
     clips = list_clips(clips_dir)
-    rows: dict[str, list[str]] = {f"{s}_{c}": [] for s in SPLITS for c in CLASSES}
+    clips[STREAM_CLASS] = list_streams(clips_dir)
+    rows: dict[str, list[str]] = {f"{s}_{c}": [] for s in SPLITS for c in (*CLASSES, STREAM_CLASS)}
     for cls, files in clips.items():
         split_of = assign_splits([source_id(f) for f in files], cfg.seed, cfg.validation_fraction, salt=cls)
         for f in files:
             rows[f"{split_of[source_id(f)]}_{cls}"].append(f)
     return FeaturePlan(clips_dir, rows)
+
+
+def is_stream_key(key: str) -> bool:
+    return key.endswith("_" + STREAM_CLASS)
+
+
+def stream_file_windows(ext: FeatureExtractor, path: Path, seed: int, rel: str) -> np.ndarray:
+    """(N, 16, 96) windows, every STREAM_STRIDE frames, of one passage embedded as a live stream."""
+    x = read_clip_int16(path).astype(np.float32)
+    rng = clip_rng(seed, rel)
+    lead = rng.normal(0.0, PAD_NOISE_LSB, int(STREAM_LEAD_S * SR))
+    tail = rng.normal(0.0, PAD_NOISE_LSB, int(0.5 * SR))
+    audio = np.clip(np.round(np.concatenate([lead, x, tail])), -32768, 32767)
+    emb = ext.embed_stream(audio)
+    offset = int(rng.integers(0, STREAM_STRIDE))
+    return np.ascontiguousarray(stream_windows(emb[offset:], STREAM_STRIDE), dtype=np.float32)
 
 
 # --------------------------------------------------------------------------- phase
@@ -375,7 +410,27 @@ def run_feature_phase(
     done = 0
     computed = 0
     t_compute = 0.0
+    t_stream = 0.0
     for key, files in plan.rows.items():
+        if is_stream_key(key):
+            for ci, start in enumerate(range(0, len(files), STREAM_CHUNK_FILES)):
+                chunk_path = partial / f"{key}_{ci:05d}.npy"
+                batch = files[start : start + STREAM_CHUNK_FILES]
+                if chunk_path.is_file():
+                    done += len(batch)
+                    continue
+                tc = time.monotonic()
+                parts = []
+                for rel in batch:
+                    check_cancel(cancel)
+                    parts.append(stream_file_windows(ext, clips_dir / rel, cfg.seed, rel))
+                feats = np.concatenate(parts) if parts else np.empty((0, N_FRAMES, EMB_DIM), np.float32)
+                with atomic_path(chunk_path) as tmp:
+                    np.save(tmp, feats, allow_pickle=False)
+                t_stream += time.monotonic() - tc
+                done += len(batch)
+                report(Progress(STAGE, done, plan.total, f"{key}: {len(feats)} windows from {len(batch)} passages"))
+            continue
         align_default = "end" if key.endswith("_positive") else None
         for ci, start in enumerate(range(0, len(files), CHUNK_CLIPS)):
             chunk_path = partial / f"{key}_{ci:05d}.npy"
@@ -402,13 +457,14 @@ def run_feature_phase(
             report(Progress(STAGE, done, plan.total, f"{key}: {rate:.0f} clips/s"))
     check_cancel(cancel)
     summary: dict[str, Any] = {}
+    shapes: dict[str, list[int]] = {}
     for key, files in plan.rows.items():
-        chunks = [
-            partial / f"{key}_{ci:05d}.npy" for ci in range((len(files) + CHUNK_CLIPS - 1) // CHUNK_CLIPS)
-        ]
+        per = STREAM_CHUNK_FILES if is_stream_key(key) else CHUNK_CLIPS
+        chunks = [partial / f"{key}_{ci:05d}.npy" for ci in range((len(files) + per - 1) // per)]
+        n_rows = sum(np.load(c, mmap_mode="r", allow_pickle=False).shape[0] for c in chunks)
         with atomic_path(out_dir / f"{key}.npy") as tmp:
             arr = np.lib.format.open_memmap(
-                tmp, mode="w+", dtype=np.float32, shape=(len(files), N_FRAMES, EMB_DIM)
+                tmp, mode="w+", dtype=np.float32, shape=(n_rows, N_FRAMES, EMB_DIM)
             )
             row = 0
             for c in chunks:
@@ -419,14 +475,15 @@ def run_feature_phase(
             del arr
         sidecar = {"files": files, "sources": [source_id(f) for f in files]}
         atomic_write_text(out_dir / f"{key}.json", json.dumps(sidecar))
-        summary[key] = len(files)
+        summary[key] = n_rows
+        shapes[key] = [n_rows, N_FRAMES, EMB_DIM]
     atomic_write_text(
         out_dir / "manifest.json",
         json.dumps(
             {
                 "version": FEATURE_VERSION,
                 "fingerprint": fp,
-                "arrays": {k: [len(v), N_FRAMES, EMB_DIM] for k, v in plan.rows.items()},
+                "arrays": shapes,
                 "arrays_summary": summary,
                 "feature_models": models.source,
             },
@@ -437,6 +494,9 @@ def run_feature_phase(
     seconds = time.monotonic() - t0
     rate = computed / t_compute if t_compute > 0 else 0.0
     log(report, f"features: {computed} clips at {rate:.0f} clips/s ({ext.threads} threads)", STAGE)
+    n_stream = sum(summary.get(f"{s}_{STREAM_CLASS}", 0) for s in SPLITS)
+    if t_stream > 0:
+        log(report, f"features: {n_stream} negative-speech windows in {t_stream:.0f} s", STAGE)
     report(StageFinished(STAGE, True, f"{plan.total} clips", seconds))
     return {**summary, "skipped": False, "seconds": seconds, "clips_per_second": rate, "computed": computed}
 

@@ -48,7 +48,7 @@ _PHASE_FUNCS: dict[str, tuple[str, str]] = {
 # The settings each phase reads first; a phase also depends on everything earlier phases read.
 _PHASE_KEYS: dict[str, tuple[str, ...]] = {
     "clips": ("wake_word", "target_samples", "real_samples", "synthetic_samples", "negative_samples",
-              "voices", "clip_duration_ms", "sample_rate", "seed", "recordings_dir", "clips_dir"),
+              "negative_speech_minutes", "voices", "clip_duration_ms", "sample_rate", "seed", "recordings_dir", "clips_dir"),
     "augmentation": ("use_augmentation", "augmentation_probability", "noise_probability", "rir_probability",
                      "pitch_probability", "augmentations_per_clip"),
     "features": ("validation_fraction", "features_dir"),
@@ -60,8 +60,8 @@ _PHASE_KEYS: dict[str, tuple[str, ...]] = {
 
 # Folders a phase writes (relative to the project); removed by --force. Recordings are never touched.
 _PHASE_OUTPUTS: dict[str, tuple[str, ...]] = {
-    "clips": ("clips/positive", "clips/negative"),
-    "augmentation": ("clips/positive_augmented", "clips/negative_augmented"),
+    "clips": ("clips/positive", "clips/negative", "clips/negative_speech"),
+    "augmentation": ("clips/positive_augmented", "clips/negative_augmented", "clips/negative_speech_augmented"),
     "features": ("features",),
     "training": ("checkpoints",),
     "export": (),

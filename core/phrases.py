@@ -399,3 +399,68 @@ def positive_text(wake_word: str, seed: int, index: int) -> str:
     variants = wake_word_variations(wake_word)
     rng = np.random.default_rng([seed, index, 13])
     return variants[int(rng.integers(len(variants)))]
+
+
+# --------------------------------------------------------------- negative speech passages
+# Share of each kind of piece in a long negative-speech passage (read text dominates).
+_PASSAGE_WEIGHTS = {
+    "sentence": 0.32,
+    "hey_word": 0.16,
+    "near_miss": 0.12,
+    "dictionary": 0.16,
+    "word_string": 0.08,
+    "context": 0.08,
+    "partial": 0.08,
+}
+
+
+@lru_cache(maxsize=8)
+def _dictionary_words(wake_word: str) -> tuple[str, ...]:
+    """Ordinary-looking CMU dictionary words, without the wake word's (non-greeting) words or homophones."""
+    import pronouncing
+
+    pronouncing.init_cmu()
+    banned_sounds = set()
+    for w in words_of(wake_word):
+        if w not in _GREETINGS:
+            banned_sounds |= {_strip_stress(p) for p in _phones(w)}
+    out: dict[str, None] = {}
+    for word, pron in pronouncing.pronunciations:
+        if re.fullmatch(r"[a-z]{3,10}", word) and _strip_stress(pron) not in banned_sounds:
+            out.setdefault(word, None)
+    return tuple(out)
+
+
+def negative_passage(wake_word: str, seed: int, index: int, min_words: int = 45, max_words: int = 80) -> str:
+    """A long (~20-30 s spoken) negative passage: everyday sentences, "hey <word>" sequences,
+    near misses, word strings and dictionary words, never containing the wake word.
+
+    Depends only on (wake word, seed, index).
+    """
+    cats = {k: v for k, v in _categories(wake_word, seed).items() if v and k in _PASSAGE_WEIGHTS}
+    dictionary = _dictionary_words(wake_word)
+    names = sorted(set(cats) | ({"dictionary"} if dictionary else set()))
+    weights = np.array([_PASSAGE_WEIGHTS[n] for n in names])
+    weights /= weights.sum()
+    rng = np.random.default_rng([seed, index, 29])
+    target = int(rng.integers(min_words, max_words + 1))
+    text, n_words, tries = "", 0, 0
+    while n_words < target and tries < 400:
+        tries += 1
+        cat = names[int(rng.choice(len(names), p=weights))]
+        if cat == "dictionary":
+            piece = " ".join(dictionary[int(i)] for i in rng.integers(0, len(dictionary), int(rng.integers(2, 7))))
+        else:
+            pool = cats[cat]
+            piece = pool[int(rng.integers(len(pool)))]
+        piece = piece.strip()
+        if cat != "sentence":
+            piece = piece[:1].upper() + piece[1:]
+            if piece[-1:] not in ".!?":
+                piece += str(rng.choice([".", ",", "!", "?", "..."], p=[0.5, 0.2, 0.1, 0.1, 0.1]))
+        candidate = f"{text} {piece}".strip()
+        if contains_phrase(candidate, wake_word):
+            continue
+        text = candidate
+        n_words += len(words_of(piece))
+    return text

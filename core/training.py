@@ -30,9 +30,12 @@ from core.fsutil import atomic_path, remove_stale_temps
 from core.heads import Head, build_head, head_spec
 
 STAGE = "training"
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2
 REAL_WEIGHT = 4.0  # a real recording is drawn this many times as often as a synthetic clip
 BANK_SHARE = 0.5  # share of each batch's negatives drawn from the ACAV100M bank, when present
+SPEECH_SHARE = 0.5  # share of the other negatives drawn from the negative-speech stream windows
+AVERAGE_FROM = 0.75  # the final weights are the mean of snapshots taken over the last 25% of the steps
+AVERAGE_EVERY = 50  # steps between snapshots
 BANK_BLOCK = 8192  # rows of the bank held in memory at a time
 BANK_REFRESH = 64  # steps between bank block refreshes
 VAL_CAP = 20000  # rows per class used for validation during training
@@ -72,6 +75,7 @@ def training_fingerprint(cfg: TrainingConfig, features_fp: str) -> str:
         "seed": cfg.seed,
         "features": features_fp,
         "format": CHECKPOINT_FORMAT,
+        "average": [AVERAGE_FROM, AVERAGE_EVERY],
     }
     return hashlib.sha256(json.dumps(keys, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -143,6 +147,7 @@ class TrainData:
     n_real: int = 0
     in_ram: bool = True
     notes: list[str] = field(default_factory=list)
+    speech: torch.Tensor | np.ndarray | None = None  # negative-speech windows (may be absent)
 
 
 def _val_subset(arr: np.ndarray, cap: int) -> torch.Tensor:
@@ -179,16 +184,30 @@ def load_train_data(project: Any, cfg: TrainingConfig, use_bank: bool = True) ->
         vp = vp if len(vp) else tp
         vn = vn if len(vn) else tn
     bank = acav_bank(project) if use_bank else None
+    speech: torch.Tensor | np.ndarray | None = None
+    val_neg = _val_subset(vn, VAL_CAP)
+    if (fdir / "train_negative_speech.npy").is_file():
+        ts = load_features(fdir, "train", "negative_speech")
+        if len(ts):
+            in_ram_s = in_ram and (tp.nbytes + tn.nbytes + ts.nbytes) < RAM_FRACTION * _free_memory_bytes()
+            speech = torch.from_numpy(np.array(ts, dtype=np.float32)) if in_ram_s else ts
+            if in_ram and not in_ram_s:
+                pos, neg = torch.from_numpy(np.asarray(tp)), torch.from_numpy(np.asarray(tn))
+                in_ram = False
+        vs = load_features(fdir, "val", "negative_speech") if (fdir / "val_negative_speech.npy").is_file() else None
+        if vs is not None and len(vs):
+            val_neg = torch.cat([val_neg, _val_subset(vs, VAL_CAP)])
     return TrainData(
         pos,
         neg,
         weights,
         _val_subset(vp, VAL_CAP),
-        _val_subset(vn, VAL_CAP),
+        val_neg,
         bank,
         int(real.sum()),
         in_ram,
         notes,
+        speech,
     )
 
 
@@ -201,7 +220,9 @@ class BatchSampler:
         self.n_pos = batch_size // 2
         n_neg = batch_size - self.n_pos
         self.n_bank = int(round(n_neg * BANK_SHARE)) if data.bank is not None and len(data.bank) > 0 else 0
-        self.n_neg = n_neg - self.n_bank
+        rest = n_neg - self.n_bank
+        self.n_speech = int(round(rest * SPEECH_SHARE)) if data.speech is not None and len(data.speech) else 0
+        self.n_neg = rest - self.n_speech
         self.seed = seed
         self.gen = torch.Generator().manual_seed(seed)
         self._bank_key = -1
@@ -209,6 +230,8 @@ class BatchSampler:
         if data.in_ram:
             data.pos = data.pos.to(device)  # type: ignore[union-attr]
             data.neg = data.neg.to(device)  # type: ignore[union-attr]
+        if isinstance(data.speech, torch.Tensor):
+            data.speech = data.speech.to(device)
         self.x = torch.empty((batch_size, 16, 96), dtype=torch.float32, device=device)
         self.y = torch.cat([torch.ones(self.n_pos), torch.zeros(n_neg)]).to(device)[:, None]
 
@@ -242,11 +265,40 @@ class BatchSampler:
         ni = torch.randint(len(d.neg), (self.n_neg,), generator=self.gen)
         self._rows(d.pos, pi, self.x[: self.n_pos])
         self._rows(d.neg, ni, self.x[self.n_pos : self.n_pos + self.n_neg])
+        at = self.n_pos + self.n_neg
+        if self.n_speech:
+            assert d.speech is not None
+            si = torch.randint(len(d.speech), (self.n_speech,), generator=self.gen)
+            self._rows(d.speech, si, self.x[at : at + self.n_speech])
+            at += self.n_speech
         if self.n_bank:
             block = self._bank(step)
             bi = torch.randint(len(block), (self.n_bank,), generator=self.gen)
-            torch.index_select(block, 0, bi.to(block.device), out=self.x[self.n_pos + self.n_neg :])
+            torch.index_select(block, 0, bi.to(block.device), out=self.x[at:])
         return self.x, self.y
+
+
+# --------------------------------------------------------------------------- weight averaging
+def average_start(max_steps: int) -> int:
+    """First step whose weights go into the average."""
+    return int(max_steps * AVERAGE_FROM)
+
+
+def update_average(avg: dict[str, torch.Tensor] | None, n: int, model: Head) -> dict[str, torch.Tensor]:
+    """Running mean of the model's floating-point weights (``n`` snapshots so far)."""
+    state = {k: v.detach().float().cpu().clone() for k, v in model.state_dict().items() if v.is_floating_point()}
+    if avg is None or n == 0:
+        return state
+    for k, v in state.items():
+        avg[k] += (v - avg[k]) / (n + 1)
+    return avg
+
+
+def load_average(model: Head, avg: dict[str, torch.Tensor]) -> None:
+    sd = model.state_dict()
+    for k, v in avg.items():
+        sd[k] = v.to(sd[k].dtype)
+    model.load_state_dict(sd)
 
 
 # --------------------------------------------------------------------------- evaluation during training
@@ -293,7 +345,7 @@ def train(
     cancel: threading.Event | None,
     resume: bool = True,
     patience: int = 8,
-    min_fraction: float = 0.4,
+    min_fraction: float = 1.0,
     threads: int | None = None,
     val_every: int | None = None,
     use_bank: bool = True,
@@ -365,6 +417,8 @@ def _train(
     best = {"val_loss": float("inf"), "step": -1}
     bad = 0
     history: list[dict[str, float]] = []
+    avg: dict[str, torch.Tensor] | None = None
+    n_avg = 0
     resumed_from = None
     if resume and ck_path.is_file():
         ck = load_torch(ck_path)
@@ -375,6 +429,8 @@ def _train(
             sampler.gen.set_state(ck["rng"]["sampler"])
             set_rng_state(ck["rng"])
             step, best, bad, history = int(ck["step"]), dict(ck["best"]), int(ck["bad"]), list(ck["history"])
+            n_avg = int(ck["n_avg"])
+            avg = dict(ck["average"]) if n_avg else None
             resumed_from = step
             log(report, f"resuming from step {step}", STAGE)
         else:
@@ -401,11 +457,14 @@ def _train(
                 "best": best,
                 "bad": bad,
                 "history": history,
+                "n_avg": n_avg,
+                "average": avg or {},
             },
             ck_path,
         )
 
     every = val_every or _val_every(cfg)
+    avg_from = max(1, average_start(cfg.max_steps))
     min_steps = int(cfg.max_steps * min_fraction)
     ls = float(cfg.label_smoothing)
     y = sampler.y
@@ -431,6 +490,9 @@ def _train(
         step += 1
         run_loss += float(loss.detach())
         run_n += 1
+        if step >= avg_from and (step % AVERAGE_EVERY == 0 or step == cfg.max_steps):
+            avg = update_average(avg, n_avg, model)
+            n_avg += 1
         if step % 25 == 0 or step == cfg.max_steps:
             rate = (step - start_step) / max(1e-9, time.monotonic() - t_loop)
             report(Metric(STAGE, "loss", run_loss / run_n, step))
@@ -473,11 +535,18 @@ def _train(
         "threads": torch.get_num_threads(),
         "positives": int(len(data.pos)),
         "negatives": int(len(data.neg)),
+        "negative_speech_windows": int(len(data.speech)) if data.speech is not None else 0,
         "real_positives": data.n_real,
         "bank_negatives": bool(data.bank is not None),
     }
     model.eval()
     checkpoint()
+    if avg is not None and n_avg > 1:
+        load_average(model, avg)
+        metrics = validate(model, data.val_pos, data.val_neg, device)
+        summary["final_metrics"] = metrics
+        summary["averaged_snapshots"] = n_avg
+        log(report, f"final weights: mean of {n_avg} snapshots from step {avg_from} on", STAGE)
     save_torch_atomic(
         {"spec": spec, "model": model.state_dict(), "fingerprint": fp, "summary": summary}, final_path
     )
@@ -496,7 +565,9 @@ def run_training_phase(
     """Train the head; resumes from ``checkpoints/checkpoint.pt`` unless ``resume`` is False.
 
     Extra keywords: patience (validations without improvement before stopping early, 8),
-    min_fraction (never stop before this share of max_steps, 0.4), threads, val_every, use_bank.
+    min_fraction (never stop before this share of max_steps; 1.0, i.e. no early stop: the synthetic
+    validation set is too easy to choose by, and the cosine schedule should finish), threads, val_every,
+    use_bank.
     Returns steps, best step, final metrics, seconds and steps/s.
     """
     return train(project, cfg, report, cancel, resume=resume, **kw).summary

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from core.audio import SAMPLE_RATE, write_wav
+from core.audio import SAMPLE_RATE, load_clip, write_wav
 from core.augmentation import AudioAugmenter, load_rir_bank, run_augmentation_phase, time_stretch
 from core.config import TrainingConfig
 from core.events import LogLine, StageFinished
@@ -182,14 +182,21 @@ def test_augmentation_phase(tmp_path: Path, bank_path: Path) -> None:
         write_wav(project.positive_clips_dir(cfg) / f"synth_{i:05d}.wav", _speechlike(i, 0.9))
     for i in range(4):
         write_wav(project.negative_clips_dir(cfg) / f"adv_{i:05d}.wav", _speechlike(10 + i, 0.9))
+    speech_dir = project.clips_dir(cfg) / "negative_speech"
+    passage = np.concatenate([_speechlike(20 + i, 0.9) for i in range(8)])
+    write_wav(speech_dir / "speech_00000.wav", passage)
     events: list = []
     s = run_augmentation_phase(project, cfg, events.append)
     assert s["positive_augmented"] == 6 and s["negative_augmented"] == 8 and "cached" in s["rirs"]
+    # long passages get one augmented copy each, whatever augmentations_per_clip says
+    assert s["negative_speech_augmented"] == 1
+    copy = load_clip(project.clips_dir(cfg) / "negative_speech_augmented" / "speech_00000_a0.wav")
+    assert len(copy) == len(passage) and not np.allclose(copy, passage, atol=1e-3)
     assert len(list(project.augmented_clips_dir(cfg).glob("*.wav"))) == 6
     assert len(list((project.clips_dir(cfg) / "negative_augmented").glob("*.wav"))) == 8
     assert isinstance(events[-1], StageFinished) and events[-1].ok and events[-1].stage == "augmentation"
     s2 = run_augmentation_phase(project, cfg, events.append)
-    assert s2["created"] == 0 and s2["kept"] == 14
+    assert s2["created"] == 0 and s2["kept"] == 15 and s2["negative_speech_augmented"] == 1
 
     cfg.use_augmentation = False
     events.clear()

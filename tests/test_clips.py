@@ -11,7 +11,7 @@ import soundfile as sf
 
 from core import phrases
 from core.audio import SAMPLE_RATE, speech_bounds
-from core.clips import ClipGenerator, noise_clip, run_clip_phase
+from core.clips import ClipGenerator, noise_clip, run_clip_phase, speech_passages
 from core.config import TrainingConfig
 from core.errors import Cancelled, EasyOWWError
 from core.events import LogLine, Progress, StageFinished, StageStarted
@@ -167,6 +167,52 @@ def test_generate_resume_verify(tmp_path: Path, tts: PiperTTS) -> None:
     assert gen2.get_clip_counts()["positive_synth"] == 10
 
 
+def test_negative_passages_never_say_the_wake_word() -> None:
+    texts = [phrases.negative_passage("hey jarvis", 3, i) for i in range(40)]
+    assert texts == [phrases.negative_passage("hey jarvis", 3, i) for i in range(40)]  # deterministic
+    assert len(set(texts)) == 40
+    for t in texts:
+        assert 45 <= len(phrases.words_of(t)) <= 100, t
+        assert not phrases.contains_phrase(t, "hey jarvis"), t
+    words = phrases.words_of(" ".join(texts))
+    # near misses and "hey <word>" sequences are in there, in context
+    assert words.count("hey") > 40 and words.count("jarvis") > 10
+    assert any(phrases.contains_phrase(t, "hey travis") or phrases.contains_phrase(t, "hey marvis")
+               or phrases.contains_phrase(t, "hey harvest") for t in texts)
+
+
+def test_negative_speech_amount_scales_with_the_config() -> None:
+    cfg = TrainingConfig.create_default("p", "hey jarvis")
+    assert cfg.negative_speech_minutes == 0.0  # automatic
+    assert speech_passages(cfg, 1000) == 160  # ~67 minutes of 25 s passages
+    assert speech_passages(cfg, 24) == 4
+    cfg.negative_speech_minutes = 10.0
+    assert speech_passages(cfg, 1000) == speech_passages(cfg, 10) == 24
+    cfg.negative_speech_minutes = 0.01
+    assert speech_passages(cfg, 1000) == 1
+
+
+def test_negative_speech_passages_resume(tmp_path: Path, tts: PiperTTS) -> None:
+    gen = ClipGenerator(tmp_path / "rec", tmp_path / "clips", seed=4, workers=1)
+    res = gen.generate_negative_speech("hey jarvis", [JOE], tts, 2)
+    assert res["created"] == 2 and res["total"] == 2 and res["seconds"] > 20
+    files = sorted(gen.speech_dir.glob("*.wav"))
+    assert [p.name for p in files] == ["speech_00000.wav", "speech_00001.wav"]
+    for p in files:
+        info = sf.info(str(p))
+        assert info.samplerate == SAMPLE_RATE and info.subtype == "PCM_16" and 8 < info.duration <= 60
+    before = _mtimes(gen.speech_dir)
+    res = gen.generate_negative_speech("hey jarvis", [JOE], tts, 3)
+    assert res["created"] == 1 and res["kept"] == 2
+    after = _mtimes(gen.speech_dir)
+    assert all(after[k] == v for k, v in before.items()) and "speech_00002.wav" in after
+    assert gen.plan_speech_passages("hey jarvis", tts.resolve([JOE]), 2) == \
+        gen.plan_speech_passages("hey jarvis", tts.resolve([JOE]), 3)[:2]
+    gen.generate_negative_speech("hey jarvis", [JOE], tts, 1)
+    assert gen.get_clip_counts()["negative_speech"] == 1
+    assert gen.verify_clips()["ok"]  # passages are not fixed-length clips and are not checked as such
+
+
 def test_worker_pool_synthesis(tmp_path: Path, tts: PiperTTS) -> None:
     gen = ClipGenerator(tmp_path / "rec", tmp_path / "clips", seed=3, workers=2)
     events: list = []
@@ -228,6 +274,8 @@ def test_run_clip_phase(tmp_path: Path, tts: PiperTTS, speech: np.ndarray) -> No
     assert isinstance(events[0], StageStarted) and events[0].stage == "clips"
     assert isinstance(events[-1], StageFinished) and events[-1].ok and events[-1].stage == "clips"
     assert (project.positive_clips_dir(cfg) / "real_0001.wav").is_file()
+    assert summary["negative_speech_passages"] == 2 and summary["negative_speech_minutes"] > 0.3
+    assert len(list((project.clips_dir(cfg) / "negative_speech").glob("speech_*.wav"))) == 2
 
     # Unknown voices: a clear error naming them and the installed ones.
     cfg.voices = ["en_US-nobody-medium"]

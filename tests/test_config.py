@@ -13,6 +13,16 @@ def test_defaults_match_seed():
     assert (cfg.sample_rate, cfg.clip_duration_ms, cfg.min_voices) == (16000, 1000, 2)
     assert cfg.use_augmentation and cfg.augmentation_probability == 0.8
     assert cfg.noise_probability == 0.5 and cfg.rir_probability == 0.5
+    assert cfg.negative_speech_minutes == 0.0  # automatic: scales with the positives
+    assert cfg.validate() == (True, [])
+
+
+def test_negative_speech_minutes_range():
+    cfg = TrainingConfig.create_default("hey_jarvis", "hey jarvis")
+    cfg.negative_speech_minutes = -1.0
+    ok, errors = cfg.validate()
+    assert not ok and any(e.startswith("negative_speech_minutes:") for e in errors)
+    cfg.negative_speech_minutes = 90
     assert cfg.validate() == (True, [])
 
 

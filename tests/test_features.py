@@ -236,3 +236,74 @@ def test_clip_bank_is_real_audio(base):
     clips = clip_bank(base)
     info = sf.info(str(next((clips / "positive").glob("synth_*.wav"))))
     assert info.samplerate == 16000 and info.channels == 1 and info.subtype == "PCM_16"
+
+
+# --------------------------------------------------------------------------- negative speech streams
+def _write_passages(project, cfg, n: int = 4) -> list[str]:
+    """Long 'passages' made of the bank's negative speech clips (clean + one augmented copy each)."""
+    from core.audio import load_clip, write_wav
+
+    clips_dir = project.clips_dir(cfg)
+    negs = sorted((clips_dir / "negative").glob("synth_neg_*.wav"))
+    names = []
+    for i in range(n):
+        parts = [load_clip(p) for p in negs[i * 6 : i * 6 + 6]]
+        x = np.concatenate(parts)
+        write_wav(clips_dir / "negative_speech" / f"speech_{i:05d}.wav", x)
+        write_wav(clips_dir / "negative_speech_augmented" / f"speech_{i:05d}_a0.wav", x * 0.5)
+        names.append(f"speech_{i:05d}")
+    return names
+
+
+def test_negative_speech_is_embedded_as_streams(base, tmp_path, monkeypatch):
+    monkeypatch.setattr(F, "STREAM_CHUNK_FILES", 2)
+    project, cfg = new_project(tmp_path / "a", base)
+    _write_passages(project, cfg)
+    plan = F.plan_features(project.clips_dir(cfg), cfg)
+    train = {F.source_id(f) for f in plan.rows["train_negative_speech"]}
+    val = {F.source_id(f) for f in plan.rows["val_negative_speech"]}
+    assert len(train) == 3 and len(val) == 1 and not train & val  # split by passage, copies follow
+    assert len(plan.rows["train_negative_speech"]) == 6
+
+    # killed part-way (cancel after the first stream chunk), then resumed
+    cancel = threading.Event()
+
+    def report(ev):
+        if isinstance(ev, Progress) and "negative_speech" in ev.message:
+            cancel.set()
+
+    from core.errors import Cancelled
+
+    with pytest.raises(Cancelled):
+        F.run_feature_phase(project, cfg, report, cancel)
+    F.run_feature_phase(project, cfg, null_report, None)
+    fdir = project.features_dir(cfg)
+    manifest = json.loads((fdir / "manifest.json").read_text())
+    ext = F.FeatureExtractor(locate_feature_models(None), threads=1)
+    for split in F.SPLITS:
+        arr = F.load_features(fdir, split, "negative_speech")
+        files = F.load_sidecar(fdir, split, "negative_speech")["files"]
+        want = np.concatenate([F.stream_file_windows(ext, project.clips_dir(cfg) / f, cfg.seed, f) for f in files])
+        assert arr.shape == want.shape == tuple(manifest["arrays"][f"{split}_negative_speech"])
+        np.testing.assert_allclose(arr, want, atol=1e-5)
+    # 6 s passages (+1.5 s of padding) at a 3-frame stride: about 23 windows each
+    n_train = len(F.load_features(fdir, "train", "negative_speech"))
+    assert 6 * 15 < n_train < 6 * 35
+
+    # the same arrays without the interruption
+    project2, cfg2 = new_project(tmp_path / "b", base)
+    _write_passages(project2, cfg2)
+    F.run_feature_phase(project2, cfg2, null_report, None)
+    for split in F.SPLITS:
+        np.testing.assert_array_equal(F.load_features(fdir, split, "negative_speech"),
+                                      F.load_features(project2.features_dir(cfg2), split, "negative_speech"))
+
+
+def test_stream_windows_slice_embed_stream():
+    ext = F.FeatureExtractor(locate_feature_models(None), threads=1)
+    rng = np.random.default_rng(0)
+    audio = (rng.standard_normal(16000 * 4) * 2000).astype(np.int16)
+    emb = ext.embed_stream(audio)
+    wins = F.stream_windows(emb, 3)
+    assert wins.shape == ((len(emb) - 16) // 3 + 1, 16, 96)
+    np.testing.assert_array_equal(wins[2], emb[6:22])

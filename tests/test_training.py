@@ -163,6 +163,25 @@ def test_acav_bank_negatives_are_drawn(base, tmp_path, monkeypatch):
     assert out["bank_negatives"] is True
 
 
+def test_negative_speech_windows_are_drawn(base, tmp_path):
+    cfg = small_cfg(max_steps=40, batch_size=32)
+    project, _ = featured_project(tmp_path, base, cfg)
+    fdir = project.features_dir(cfg)
+    rng = np.random.default_rng(0)
+    np.save(fdir / "train_negative_speech.npy", rng.normal(-1.5, 1.0, size=(300, 16, 96)).astype(np.float32))
+    np.save(fdir / "val_negative_speech.npy", rng.normal(-1.5, 1.0, size=(50, 16, 96)).astype(np.float32))
+    data = T.load_train_data(project, cfg)
+    assert data.speech is not None and len(data.speech) == 300
+    assert len(data.val_neg) == len(T.load_features(fdir, "val", "negative")) + 50
+    sampler = T.BatchSampler(data, 32, 0, torch.device("cpu"))
+    assert sampler.n_pos == 16 and sampler.n_speech == 8 and sampler.n_neg == 8
+    x, y = sampler.batch(0)
+    assert torch.allclose(x[24:].mean(), torch.tensor(-1.5), atol=0.1)
+    assert y[24:].sum() == 0
+    out = T.run_training_phase(project, cfg, null_report, None)
+    assert out["negative_speech_windows"] == 300
+
+
 def test_training_needs_features(tmp_path):
     from core.projects import Workspace
 
