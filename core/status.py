@@ -41,6 +41,7 @@ def project_summary(project: Project) -> ProjectSummary:
     pos = _count(project.positive_clips_dir(cfg))
     neg = _count(project.negative_clips_dir(cfg))
     aug = _count(project.augmented_clips_dir(cfg))
+    speech = _count(project.clips_dir(cfg) / "negative_speech")
     card = project.model_path(cfg, ".json")
     recall = fa = thr = None
     if card.is_file():
@@ -57,7 +58,7 @@ def project_summary(project: Project) -> ProjectSummary:
         wake_word=cfg.wake_word if cfg else "?",
         recordings=_count(project.recordings_dir(cfg)),
         negative_recordings=_count(project.negative_recordings_dir),
-        clips=pos + neg + aug,
+        clips=pos + neg + aug + speech,
         positive_clips=pos,
         negative_clips=neg,
         augmented_clips=aug,
