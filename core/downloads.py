@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import os
 import re
 import shutil
@@ -39,6 +38,7 @@ from core.events import (
     null_report,
     warn,
 )
+from core.fsutil import file_digest
 
 OFFLINE_HINT = (
     "What still works offline: the bundled joe voice, simulated rooms, generated noise; "
@@ -178,15 +178,6 @@ def _write_error(exc: OSError, path: Path) -> EasyOWWError:
         f"Cannot write {path} ({exc.strerror or exc}). Use a folder you can write to (--workspace or "
         "EASY_OWW_HOME) and run the command again."
     )
-
-
-def file_digest(path: Path, algorithm: str, cancel: CancelToken | None = None) -> str:
-    h = hashlib.new(algorithm)
-    with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK_SIZE * 4):
-            check_cancel(cancel)
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _session() -> Any:

@@ -7,11 +7,11 @@ Every file is checked against the known sha256 of openWakeWord's v0.5.1 release.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import EasyOWWError
+from core.fsutil import file_digest
 
 MELSPEC_NAME = "melspectrogram.onnx"
 EMBEDDING_NAME = "embedding_model.onnx"
@@ -35,11 +35,7 @@ class FeatureModels:
 
 
 def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return file_digest(path, "sha256")
 
 
 def verify_model_file(path: Path) -> None:

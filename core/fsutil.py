@@ -77,6 +77,21 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def file_digest(path: str | os.PathLike[str], algorithm: str = "sha256", cancel=None) -> str:
+    """Hex digest of a file, read in 1 MiB blocks; ``cancel`` (a threading.Event) is checked per block."""
+    import hashlib
+
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            if cancel is not None and cancel.is_set():
+                from core.errors import Cancelled
+
+                raise Cancelled()
+            h.update(block)
+    return h.hexdigest()
+
+
 def remove_stale_temps(folder: str | os.PathLike[str]) -> int:
     """Delete temp files left by a killed writer (``.*.tmp*``); return how many."""
     n = 0

@@ -7,7 +7,6 @@ model: data used and their licences, versions, config hash and the sha256 of eve
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 from core import __version__
 from core.errors import EasyOWWError
 from core.fsutil import atomic_write_text
+from core.fsutil import file_digest as _digest
 
 MODEL_SUFFIXES = (".onnx", ".tflite")
 
@@ -54,14 +54,6 @@ NON_COMMERCIAL_NOTE = (
     "Trained with CC BY-NC-SA 4.0 negative features (ACAV100M): treat this model as non-commercial, "
     "share-alike (openWakeWord's own pretrained models are CC BY-NC-SA 4.0 for the same reason)."
 )
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _count_wavs(folder: Path) -> int:
@@ -146,7 +138,7 @@ def build_card(project: Any, cfg: Any, eval_result: dict[str, Any], training_sum
         path = project.model_path(cfg, suffix)
         if path.is_file():
             files[suffix.lstrip(".")] = {"path": path.name, "bytes": path.stat().st_size,
-                                         "sha256": sha256_file(path)}
+                                         "sha256": _digest(path)}
     if not files:
         raise EasyOWWError(f"No model files in {project.models_dir(cfg)} to describe. Export the model first.")
     return {
