@@ -25,6 +25,7 @@ STAGE = "augmentation"
 AUDIO_EXTS = frozenset({".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".opus"})
 MAX_RIR_SECONDS = 1.0
 # Augmentation of long negative-speech passages: mostly rooms and noise, some pitch/tempo/gain.
+HARD_COPY_MIN = {"rir_prob": 0.8, "noise_prob": 0.8}  # copies k >= 1: rooms and noise at least this often
 SPEECH_PROBS = {"rir_prob": 0.6, "noise_prob": 0.7, "pitch_prob": 0.3, "stretch_prob": 0.3, "gain_prob": 0.5}
 NOISE_SECONDS = 4.0
 
@@ -362,7 +363,7 @@ class AudioAugmenter:
             return str(exc)
         for k, t in targets:
             rng = np.random.default_rng([self.seed, zlib.crc32(src.name.encode()), k])
-            write_wav(t, self.augment(clean, rng=rng, **probs), self.sample_rate)
+            write_wav(t, self.augment(clean, rng=rng, **copy_probs(probs, k)), self.sample_rate)
         return None
 
     def augment_clips(
@@ -458,6 +459,20 @@ class AudioAugmenter:
             check_cancel(cancel)
         finally:
             ex.shutdown(wait=True, cancel_futures=True)
+
+
+def copy_probs(probs: dict[str, float], k: int) -> dict[str, float]:
+    """Probabilities for augmented copy ``k``: copy 0 as given, later copies with rooms and noise
+    at least ``HARD_COPY_MIN`` (noisy, reverberant speech is where recall drops most); a
+    probability set to 0 (that augmentation switched off) stays 0."""
+    out = dict(probs)
+    if k == 0:
+        return out
+    for key, lo in HARD_COPY_MIN.items():
+        p = out.get(key)
+        if p is None or p > 0:
+            out[key] = max(float(p or 0.0), lo)
+    return out
 
 
 def _cpus() -> int:

@@ -54,6 +54,10 @@ from core.tts import PiperTTS, VoiceInfo, random_prosody
 STAGE = "clips"
 AUDIO_EXTS = frozenset({".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".opus"})
 ESPEAK_SHARE = 3  # of every 10 clips go to espeak-ng voices when Piper voices are used too
+# Of every 10 negative-speech passages, this many use espeak-ng voices (when Piper voices are used too):
+# espeak-ng runs ~370x real time against ~9x for Piper joe, and passages are most of the synthesis time.
+SPEECH_ESPEAK_SHARE = 6
+NEGATIVES_PER_POSITIVE = 1  # negative_samples 0: this many 1 s negative clips per positive
 POOL_MIN_JOBS = 150  # fewer TTS jobs run in-process (workers take ~2 s to start and load voices)
 MANIFEST = "real_sources.json"
 _NAME_RE = re.compile(r"^(real|synth|adv|audio|noise|speech)_(\d+)\.wav$")
@@ -83,10 +87,11 @@ def _speaker_order(name: str, n: int, seed: int) -> tuple[int, ...]:
     return tuple(int(x) for x in rng.permutation(n))
 
 
-def voice_for_index(voices: Sequence[VoiceInfo], index: int, seed: int) -> tuple[str, int | None]:
+def voice_for_index(voices: Sequence[VoiceInfo], index: int, seed: int,
+                    espeak_share: int = ESPEAK_SHARE) -> tuple[str, int | None]:
     """Voice and speaker for clip ``index``: round-robin over voices, cycling every speaker.
 
-    With Piper and espeak-ng voices mixed, 3 of every 10 clips use espeak-ng voices.
+    With Piper and espeak-ng voices mixed, ``espeak_share`` of every 10 clips use espeak-ng voices.
     """
     if not voices:
         raise EasyOWWError("No text-to-speech voice to use. Download one with `easy-oww download voices`.")
@@ -95,10 +100,10 @@ def voice_for_index(voices: Sequence[VoiceInfo], index: int, seed: int) -> tuple
     group, k = list(voices), index
     if piper and esp:
         block, r = divmod(index, 10)
-        if r < ESPEAK_SHARE:
-            group, k = esp, block * ESPEAK_SHARE + r
+        if r < espeak_share:
+            group, k = esp, block * espeak_share + r
         else:
-            group, k = piper, block * (10 - ESPEAK_SHARE) + r - ESPEAK_SHARE
+            group, k = piper, block * (10 - espeak_share) + r - espeak_share
     v = group[k % len(group)]
     if v.speakers <= 1:
         return v.name, None
@@ -373,7 +378,7 @@ class ClipGenerator:
         """What negative-speech passage i will be (depends only on (seed, i))."""
         jobs = []
         for i in range(count):
-            name, spk = voice_for_index(voices, i, self.seed + 2)
+            name, spk = voice_for_index(voices, i, self.seed + 2, SPEECH_ESPEAK_SHARE)
             pro = random_prosody(np.random.default_rng([self.seed, i, 37]))
             jobs.append(TTSJob(i, str(self.speech_dir / f"speech_{i:05d}.wav"),
                                phrases.negative_passage(wake_word, self.seed, i), name, spk,
@@ -672,10 +677,11 @@ def run_clip_phase(project: Any, cfg: Any, report: Reporter = null_report, cance
             STAGE)
         synth = gen.generate_synthetic_clips(cfg.wake_word, voices, piper, n_synth, report, cancel)
         n_pos = n_real + n_synth
-        n_neg = cfg.negative_samples or 2 * n_pos
+        n_neg = cfg.negative_samples or NEGATIVES_PER_POSITIVE * n_pos
         if n_neg < n_pos:
             warn(report, f"negative_samples is {n_neg}, fewer than the {n_pos} positives; models trained with "
-                 "fewer negatives than positives fire too often. Set it to 0 (automatic: 2x positives).", STAGE)
+                 "fewer negatives than positives fire too often. Set it to 0 (automatic: as many as positives, plus "
+                 "the negative-speech passages).", STAGE)
         neg = gen.generate_negative_clips(cfg.wake_word, piper, n_neg,
                                           [ws.negative_audio_dir, project.negative_recordings_dir],
                                           voices, report, cancel)

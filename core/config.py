@@ -77,7 +77,7 @@ class TrainingConfig:
     target_samples: int = 1000
     real_samples: int = 20
     synthetic_samples: int = 980
-    negative_samples: int = 0  # 0: as many as positives (times negative_ratio)
+    negative_samples: int = 0  # 0: as many as positives
     # Long synthetic passages of ordinary speech, near misses and "hey <word>" sequences in every
     # voice (the main defence against false accepts). 0: automatic, 4 s per positive clip
     # (about 67 minutes for the default 1,000 positives).
@@ -92,7 +92,7 @@ class TrainingConfig:
     noise_probability: float = 0.5
     rir_probability: float = 0.5
     pitch_probability: float = 0.3
-    augmentations_per_clip: int = 1
+    augmentations_per_clip: int = 2  # copy 0 uses the probabilities above; later copies add rooms+noise more often
     voices: list[str] = field(default_factory=list)
     min_voices: int = 2
     model_type: str = "dnn"

@@ -352,6 +352,84 @@ def stream_file_windows(ext: FeatureExtractor, path: Path, seed: int, rel: str) 
 
 # --------------------------------------------------------------------------- phase
 CHUNK_CLIPS = 128
+POOL_MIN_CLIPS = 600  # fewer clips run in-process (worker start-up costs ~2 s)
+
+
+def compute_chunk(ext: FeatureExtractor, clips_dir: Path, key: str, batch: list[str], seed: int,
+                  cancel: threading.Event | None = None) -> np.ndarray:
+    """Features of one chunk of ``key``'s files (clips or negative-speech passages); seeded per file."""
+    if is_stream_key(key):
+        parts = []
+        for rel in batch:
+            check_cancel(cancel)
+            parts.append(stream_file_windows(ext, clips_dir / rel, seed, rel))
+        return np.concatenate(parts) if parts else np.empty((0, N_FRAMES, EMB_DIM), np.float32)
+    align_default = "end" if key.endswith("_positive") else None
+    feats = np.empty((len(batch), N_FRAMES, EMB_DIM), np.float32)
+    for bi in range(0, len(batch), 16):
+        check_cancel(cancel)
+        wins = []
+        for rel in batch[bi : bi + 16]:
+            rng = clip_rng(seed, rel)
+            align = align_default or ("end" if rng.random() < 0.5 else "random")
+            wins.append(place_clip(read_clip_int16(clips_dir / rel), rng, align))
+        feats[bi : bi + len(wins)] = ext.clip_windows(np.stack(wins))
+    return feats
+
+
+def _cpus() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+_WORKER_EXT: FeatureExtractor | None = None
+
+
+def _init_feature_worker(models: FeatureModels, threads: int) -> None:
+    global _WORKER_EXT
+    _WORKER_EXT = FeatureExtractor(models, threads=threads)
+
+
+def _feature_worker_chunk(clips_dir: Path, key: str, batch: list[str], seed: int) -> tuple[np.ndarray, float]:
+    assert _WORKER_EXT is not None
+    t0 = time.monotonic()
+    return compute_chunk(_WORKER_EXT, clips_dir, key, batch, seed), time.monotonic() - t0
+
+
+def _pool_chunks(models: FeatureModels, threads: int, workers: int, clips_dir: Path,
+                 todo: list[tuple[str, Path, list[str]]], seed: int, cancel: threading.Event | None,
+                 finish: Any) -> None:
+    """Compute ``todo`` chunks in ``workers`` processes; the parent writes each finished chunk.
+
+    Each chunk depends only on its files and the seed, so the result does not depend on the order.
+    """
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    ex = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_init_feature_worker, initargs=(models, threads))
+    try:
+        it = iter(todo)
+        pending: dict[Any, tuple[str, Path, list[str]]] = {}
+        for item in it:
+            pending[ex.submit(_feature_worker_chunk, clips_dir, item[0], item[2], seed)] = item
+            if len(pending) >= workers * 2:
+                break
+        while pending:
+            if cancel is not None and cancel.is_set():
+                break
+            finished, _ = wait(set(pending), timeout=0.25, return_when=FIRST_COMPLETED)
+            for f in finished:
+                key, chunk_path, batch = pending.pop(f)
+                feats, secs = f.result()
+                finish(key, chunk_path, batch, feats, secs)
+                nxt = next(it, None)
+                if nxt is not None:
+                    pending[ex.submit(_feature_worker_chunk, clips_dir, nxt[0], nxt[2], seed)] = nxt
+        check_cancel(cancel)
+    finally:
+        ex.shutdown(wait=True, cancel_futures=True)
 
 
 def _partial_dir(features_dir: Path) -> Path:
@@ -406,55 +484,49 @@ def run_feature_phase(
                 shutil.rmtree(old, ignore_errors=True)
     partial.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(partial)
-    ext = FeatureExtractor(models, threads=kw.get("threads"))
+    todo: list[tuple[str, Path, list[str]]] = []
     done = 0
-    computed = 0
-    t_compute = 0.0
-    t_stream = 0.0
     for key, files in plan.rows.items():
-        if is_stream_key(key):
-            for ci, start in enumerate(range(0, len(files), STREAM_CHUNK_FILES)):
-                chunk_path = partial / f"{key}_{ci:05d}.npy"
-                batch = files[start : start + STREAM_CHUNK_FILES]
-                if chunk_path.is_file():
-                    done += len(batch)
-                    continue
-                tc = time.monotonic()
-                parts = []
-                for rel in batch:
-                    check_cancel(cancel)
-                    parts.append(stream_file_windows(ext, clips_dir / rel, cfg.seed, rel))
-                feats = np.concatenate(parts) if parts else np.empty((0, N_FRAMES, EMB_DIM), np.float32)
-                with atomic_path(chunk_path) as tmp:
-                    np.save(tmp, feats, allow_pickle=False)
-                t_stream += time.monotonic() - tc
-                done += len(batch)
-                report(Progress(STAGE, done, plan.total, f"{key}: {len(feats)} windows from {len(batch)} passages"))
-            continue
-        align_default = "end" if key.endswith("_positive") else None
-        for ci, start in enumerate(range(0, len(files), CHUNK_CLIPS)):
+        per = STREAM_CHUNK_FILES if is_stream_key(key) else CHUNK_CLIPS
+        for ci, start in enumerate(range(0, len(files), per)):
             chunk_path = partial / f"{key}_{ci:05d}.npy"
-            batch = files[start : start + CHUNK_CLIPS]
+            batch = files[start : start + per]
             if chunk_path.is_file():
                 done += len(batch)
-                continue
+            else:
+                todo.append((key, chunk_path, batch))
+    workers = kw.get("workers")
+    n_todo = sum(len(b) for _, _, b in todo)
+    if workers is None:
+        workers = 2 if _cpus() >= 2 and n_todo >= POOL_MIN_CLIPS else 1
+    threads = kw.get("threads") or (1 if workers > 1 else None)
+    ext = None if workers > 1 else FeatureExtractor(models, threads=threads)
+    stats = {"computed": 0, "t_compute": 0.0, "t_stream": 0.0, "done": done}
+    t_phase = time.monotonic()
+
+    def finish(key: str, chunk_path: Path, batch: list[str], feats: np.ndarray, secs: float) -> None:
+        with atomic_path(chunk_path) as tmp:
+            np.save(tmp, feats, allow_pickle=False)
+        stats["done"] += len(batch)
+        if is_stream_key(key):
+            stats["t_stream"] += secs
+            msg = f"{key}: {len(feats)} windows from {len(batch)} passages"
+        else:
+            stats["computed"] += len(batch)
+            stats["t_compute"] += secs
+            rate = stats["computed"] / max(1e-9, time.monotonic() - t_phase) if workers > 1 else (
+                stats["computed"] / stats["t_compute"] if stats["t_compute"] > 0 else 0.0)
+            msg = f"{key}: {rate:.0f} clips/s"
+        report(Progress(STAGE, stats["done"], plan.total, msg))
+
+    if ext is not None:
+        for key, chunk_path, batch in todo:
             tc = time.monotonic()
-            feats = np.empty((len(batch), N_FRAMES, EMB_DIM), np.float32)
-            for bi in range(0, len(batch), 16):
-                check_cancel(cancel)
-                wins = []
-                for rel in batch[bi : bi + 16]:
-                    rng = clip_rng(cfg.seed, rel)
-                    align = align_default or ("end" if rng.random() < 0.5 else "random")
-                    wins.append(place_clip(read_clip_int16(clips_dir / rel), rng, align))
-                feats[bi : bi + len(wins)] = ext.clip_windows(np.stack(wins))
-            with atomic_path(chunk_path) as tmp:
-                np.save(tmp, feats, allow_pickle=False)
-            computed += len(batch)
-            t_compute += time.monotonic() - tc
-            done += len(batch)
-            rate = computed / t_compute if t_compute > 0 else 0.0
-            report(Progress(STAGE, done, plan.total, f"{key}: {rate:.0f} clips/s"))
+            feats = compute_chunk(ext, clips_dir, key, batch, cfg.seed, cancel)
+            finish(key, chunk_path, batch, feats, time.monotonic() - tc)
+    elif todo:
+        _pool_chunks(models, threads or 1, workers, clips_dir, todo, cfg.seed, cancel, finish)
+    computed, t_compute, t_stream = stats["computed"], stats["t_compute"], stats["t_stream"]
     check_cancel(cancel)
     summary: dict[str, Any] = {}
     shapes: dict[str, list[int]] = {}
@@ -493,7 +565,8 @@ def run_feature_phase(
     shutil.rmtree(_partial_dir(out_dir), ignore_errors=True)
     seconds = time.monotonic() - t0
     rate = computed / t_compute if t_compute > 0 else 0.0
-    log(report, f"features: {computed} clips at {rate:.0f} clips/s ({ext.threads} threads)", STAGE)
+    log(report, f"features: {computed} clips at {rate:.0f} clips/s ({workers} process(es) x "
+        f"{ext.threads if ext is not None else threads} thread(s))", STAGE)
     n_stream = sum(summary.get(f"{s}_{STREAM_CLASS}", 0) for s in SPLITS)
     if t_stream > 0:
         log(report, f"features: {n_stream} negative-speech windows in {t_stream:.0f} s", STAGE)

@@ -9,7 +9,14 @@ import pytest
 import soundfile as sf
 
 from core.audio import SAMPLE_RATE, load_clip, write_wav
-from core.augmentation import AudioAugmenter, load_rir_bank, run_augmentation_phase, time_stretch
+from core.augmentation import (
+    HARD_COPY_MIN,
+    AudioAugmenter,
+    copy_probs,
+    load_rir_bank,
+    run_augmentation_phase,
+    time_stretch,
+)
 from core.config import TrainingConfig
 from core.events import LogLine, StageFinished
 from core.projects import Workspace
@@ -203,3 +210,12 @@ def test_augmentation_phase(tmp_path: Path, bank_path: Path) -> None:
     assert run_augmentation_phase(project, cfg, events.append) == {"skipped": True}
     assert any(isinstance(e, LogLine) and "skipping" in e.message for e in events)
     assert isinstance(events[-1], StageFinished) and events[-1].ok
+
+
+def test_later_copies_get_rooms_and_noise_more_often() -> None:
+    probs = {"rir_prob": 0.5, "noise_prob": 0.5, "pitch_prob": 0.3, "gain_prob": 0.8}
+    assert copy_probs(probs, 0) == probs
+    hard = copy_probs(probs, 1)
+    assert hard["rir_prob"] == HARD_COPY_MIN["rir_prob"] > 0.5 and hard["noise_prob"] == HARD_COPY_MIN["noise_prob"]
+    assert hard["pitch_prob"] == 0.3 and hard["gain_prob"] == 0.8 and probs["rir_prob"] == 0.5  # input untouched
+    assert copy_probs({"rir_prob": 0.95, "noise_prob": 0.0}, 2) == {"rir_prob": 0.95, "noise_prob": 0.0}  # off stays off

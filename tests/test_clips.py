@@ -11,12 +11,20 @@ import soundfile as sf
 
 from core import phrases
 from core.audio import SAMPLE_RATE, speech_bounds
-from core.clips import ClipGenerator, noise_clip, run_clip_phase, speech_passages
+from core.clips import (
+    ESPEAK_SHARE,
+    SPEECH_ESPEAK_SHARE,
+    ClipGenerator,
+    noise_clip,
+    run_clip_phase,
+    speech_passages,
+    voice_for_index,
+)
 from core.config import TrainingConfig
 from core.errors import Cancelled, EasyOWWError
 from core.events import LogLine, Progress, StageFinished, StageStarted
 from core.projects import Workspace
-from core.tts import PiperTTS
+from core.tts import PiperTTS, VoiceInfo
 
 JOE = "en_US-joe-medium"
 
@@ -266,7 +274,7 @@ def test_run_clip_phase(tmp_path: Path, tts: PiperTTS, speech: np.ndarray) -> No
     events: list = []
     summary = run_clip_phase(project, cfg, events.append, None, piper=tts)
     assert summary["real"] == 2 and summary["synthetic"] == 8
-    assert summary["counts"]["positive"] == 10 and summary["negatives"] == 20
+    assert summary["counts"]["positive"] == 10 and summary["negatives"] == 10  # automatic: 1 per positive
     assert summary["voices"] == [JOE]
     warnings = [e.message for e in events if isinstance(e, LogLine) and e.level == "warning"]
     assert any("Only found 2 real recordings (expected 5)" in w and "easy-oww record jarvis" in w
@@ -284,3 +292,16 @@ def test_run_clip_phase(tmp_path: Path, tts: PiperTTS, speech: np.ndarray) -> No
         run_clip_phase(project, cfg, events.append, None, piper=tts)
     assert "en_US-nobody-medium" in str(err.value) and JOE in str(err.value)
     assert isinstance(events[-1], StageFinished) and not events[-1].ok
+
+
+def test_passages_use_espeak_more_than_clips() -> None:
+    """Passages: SPEECH_ESPEAK_SHARE of 10 in espeak-ng voices (fast), clips ESPEAK_SHARE; both
+    spread over every voice and fixed by (seed, index)."""
+    voices = [VoiceInfo(JOE, None, None, "en_US", "medium", 1, 22050)] + [
+        VoiceInfo(f"espeak:en-{k}", None, None, "en", "x", 1, 22050, "espeak") for k in range(5)]
+    clip_v = [voice_for_index(voices, i, 7)[0] for i in range(100)]
+    speech_v = [voice_for_index(voices, i, 9, SPEECH_ESPEAK_SHARE)[0] for i in range(100)]
+    assert sum(v != JOE for v in clip_v) == 10 * ESPEAK_SHARE
+    assert sum(v != JOE for v in speech_v) == 10 * SPEECH_ESPEAK_SHARE > 10 * ESPEAK_SHARE
+    assert set(speech_v) == {v.name for v in voices}
+    assert speech_v == [voice_for_index(voices, i, 9, SPEECH_ESPEAK_SHARE)[0] for i in range(100)]

@@ -307,3 +307,22 @@ def test_stream_windows_slice_embed_stream():
     wins = F.stream_windows(emb, 3)
     assert wins.shape == ((len(emb) - 16) // 3 + 1, 16, 96)
     np.testing.assert_array_equal(wins[2], emb[6:22])
+
+
+def test_feature_pool_gives_the_same_arrays(base, featured, tmp_path, monkeypatch):
+    """Two worker processes (the default for big projects) write the same arrays as one process."""
+    monkeypatch.setattr(F, "CHUNK_CLIPS", 24)
+    project, cfg = new_project(tmp_path, base)
+    events: list = []
+    out = F.run_feature_phase(project, cfg, events.append, None, workers=2)
+    assert out["skipped"] is False and isinstance(events[-1], StageFinished) and events[-1].ok
+    assert any("2 process(es)" in getattr(e, "message", "") for e in events)
+    dones = [e.done for e in events if isinstance(e, Progress)]
+    assert dones == sorted(dones) and dones[-1] == F.plan_features(project.clips_dir(cfg), cfg).total
+    ref_project, ref_cfg = featured
+    for split in F.SPLITS:
+        for cls in F.CLASSES:
+            assert F.load_sidecar(project.features_dir(cfg), split, cls) == F.load_sidecar(
+                ref_project.features_dir(ref_cfg), split, cls)
+            np.testing.assert_allclose(F.load_features(project.features_dir(cfg), split, cls),
+                                       F.load_features(ref_project.features_dir(ref_cfg), split, cls), atol=1e-5)
