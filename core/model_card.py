@@ -248,6 +248,15 @@ def render_markdown(card: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def saved_threshold(data: dict[str, Any]) -> float | None:
+    """The threshold the evaluation chose, from a ``models/<name>.json`` mapping (or its "card"), or None."""
+    inner = data.get("card") if isinstance(data.get("card"), dict) else {}
+    for value in (data.get("threshold"), inner.get("threshold")):
+        if isinstance(value, int | float) and not isinstance(value, bool) and 0 < float(value) < 1:
+            return float(value)
+    return None
+
+
 def write_model_card(
     project: Any, cfg: Any, eval_result: dict[str, Any], training_summary: dict[str, Any]
 ) -> tuple[Path, Path]:

@@ -25,14 +25,13 @@ METER_WIDTH = 30
 
 def saved_threshold(model_json: Path) -> float | None:
     """The threshold the evaluation chose (``models/<name>.json``), or None."""
+    from core.model_card import saved_threshold as from_card
+
     try:
         data = json.loads(model_json.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    for value in (data.get("threshold"), (data.get("card") or {}).get("threshold")):
-        if isinstance(value, int | float) and 0 < float(value) < 1:
-            return float(value)
-    return None
+    return from_card(data) if isinstance(data, dict) else None
 
 
 def _default_model(project: Any, cfg: Any) -> Path:

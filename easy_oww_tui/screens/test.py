@@ -54,15 +54,6 @@ def read_card(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def card_threshold(card: dict[str, Any]) -> float | None:
-    """The threshold the evaluation chose, or None."""
-    inner = card.get("card") if isinstance(card.get("card"), dict) else {}
-    for value in (card.get("threshold"), inner.get("threshold")):
-        if isinstance(value, int | float) and not isinstance(value, bool) and 0 < float(value) < 1:
-            return float(value)
-    return None
-
-
 class TestScreen(Screen[None]):
     """Live test of a project's model (or ``model_path``, e.g. a .tflite head) and how to use it."""
 
@@ -132,7 +123,9 @@ class TestScreen(Screen[None]):
         except Exception as exc:  # a broken project: say why, keep the screen usable
             self.problem = self.app.scrub(str(exc))
             self.model = self.explicit_model
-        saved = card_threshold(card)
+        from core.model_card import saved_threshold
+
+        saved = saved_threshold(card)
         self.threshold = self.explicit_threshold or saved or DEFAULT_THRESHOLD
         self.query_one("#test-score", ScoreBar).threshold = self.threshold
         heading = self.query_one("#test-heading", Static)
