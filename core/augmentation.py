@@ -433,32 +433,15 @@ class AudioAugmenter:
 
     def _augment_pool(self, todo: list, probs: dict[str, float], workers: int, cancel: Event | None,
                       note: Any) -> None:
-        import multiprocessing
-        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+        from core.pool import run_chunks
+
+        def on_result(results: list) -> None:
+            for n_written, problem in results:
+                note(n_written, problem)
 
         chunks = [todo[i : i + 25] for i in range(0, len(todo), 25)]
-        ex = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=_init_aug_worker, initargs=(self.seed, self.rirs, self.noises))
-        try:
-            it = iter(chunks)
-            pending = set()
-            for c in it:
-                pending.add(ex.submit(_aug_worker_batch, c, probs))
-                if len(pending) >= workers * 3:
-                    break
-            while pending:
-                if cancel is not None and cancel.is_set():
-                    break
-                finished, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
-                for f in finished:
-                    for n_written, problem in f.result():
-                        note(n_written, problem)
-                    nxt = next(it, None)
-                    if nxt is not None:
-                        pending.add(ex.submit(_aug_worker_batch, nxt, probs))
-            check_cancel(cancel)
-        finally:
-            ex.shutdown(wait=True, cancel_futures=True)
+        run_chunks(_aug_worker_batch, chunks, on_result, workers, cancel, _init_aug_worker,
+                   (self.seed, self.rirs, self.noises), extra_args=(probs,))
 
 
 def copy_probs(probs: dict[str, float], k: int) -> dict[str, float]:

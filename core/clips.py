@@ -22,7 +22,6 @@ import re
 import time
 import zlib
 from collections.abc import Iterable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -49,6 +48,7 @@ from core.audio import (
 from core.errors import AudioError, EasyOWWError
 from core.events import Progress, Reporter, StageFinished, StageStarted, check_cancel, log, null_report, warn
 from core.fsutil import atomic_write_text, remove_stale_temps
+from core.pool import run_chunks
 from core.tts import PiperTTS, VoiceInfo, random_prosody
 
 STAGE = "clips"
@@ -572,8 +572,6 @@ class ClipGenerator:
         return {"created": created, "failed": len(problems), "problems": problems[:20]}
 
     def _run_pool(self, jobs: list[TTSJob], piper: PiperTTS, workers: int, cancel: Event | None, note: Any) -> None:
-        import multiprocessing
-
         for v in {j.voice for j in jobs}:  # fail fast (clear message) before starting workers
             if piper.get_voice(v).engine == "piper":
                 piper.load(v)
@@ -581,27 +579,7 @@ class ClipGenerator:
         chunks = [jobs[k : k + batch] for k in range(0, len(jobs), batch)]
         args = (str(piper.voices_dir) if piper.voices_dir else None, piper.include_bundled,
                 piper.include_espeak, piper.espeak_languages)
-        ex = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=_init_worker, initargs=args)
-        try:
-            pending: set[Future] = set()
-            it = iter(chunks)
-            for c in it:  # keep a few chunks queued per worker: cancel stays quick
-                pending.add(ex.submit(_worker_batch, c))
-                if len(pending) >= workers * 3:
-                    break
-            while pending:
-                if cancel is not None and cancel.is_set():
-                    break
-                finished, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
-                for f in finished:
-                    note(f.result())
-                    nxt = next(it, None)
-                    if nxt is not None:
-                        pending.add(ex.submit(_worker_batch, nxt))
-            check_cancel(cancel)
-        finally:
-            ex.shutdown(wait=True, cancel_futures=True)
+        run_chunks(_worker_batch, chunks, note, workers, cancel, _init_worker, args)
 
     # ------------------------------------------------------------------ checks
     def get_clip_counts(self) -> dict[str, int]:

@@ -1,0 +1,47 @@
+"""A spawn-based process pool that keeps a few chunks queued per worker, so cancel stays quick."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from threading import Event
+from typing import Any
+
+from core.events import check_cancel
+
+
+def run_chunks(
+    fn: Callable[..., Any],
+    chunks: Iterable[Any],
+    on_result: Callable[[Any], None],
+    workers: int,
+    cancel: Event | None,
+    initializer: Callable[..., None],
+    initargs: tuple = (),
+    extra_args: tuple = (),
+) -> None:
+    """Run ``fn(chunk, *extra_args)`` for each chunk in worker processes; ``on_result`` gets each result
+    (in completion order) in this process. Cancel is checked every 0.25 s; raises Cancelled when set."""
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+
+    ex = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=initializer, initargs=initargs)
+    try:
+        pending: set[Future] = set()
+        it = iter(chunks)
+        for c in it:
+            pending.add(ex.submit(fn, c, *extra_args))
+            if len(pending) >= workers * 3:
+                break
+        while pending:
+            if cancel is not None and cancel.is_set():
+                break
+            finished, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+            for f in finished:
+                on_result(f.result())
+                nxt = next(it, None)
+                if nxt is not None:
+                    pending.add(ex.submit(fn, nxt, *extra_args))
+        check_cancel(cancel)
+    finally:
+        ex.shutdown(wait=True, cancel_futures=True)
