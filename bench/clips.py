@@ -49,13 +49,14 @@ def timed(fn, *a, **k) -> tuple[float, object]:
     return time.perf_counter() - t0, out
 
 
-def raw_piper(n: int, threads: int | None) -> float:
-    """Bare PiperVoice synthesize loop for 'hey jarvis' (onnxruntime threads as given)."""
+def raw_piper(n: int, threads: int | None, jobs: list | None = None) -> float:
+    """Bare PiperVoice synthesize loop (onnxruntime threads as given): n x 'hey jarvis' at default prosody,
+    or, given easy-oww's planned ``jobs``, the same texts and prosody (the same work, nothing written)."""
     import json
 
     import onnxruntime as ort
     from piper import PiperVoice
-    from piper.config import PiperConfig
+    from piper.config import PiperConfig, SynthesisConfig
 
     model, config = bundled_voice()
     opts = ort.SessionOptions()
@@ -66,6 +67,11 @@ def raw_piper(n: int, threads: int | None) -> float:
     for _ in range(3):
         list(voice.synthesize("hey jarvis"))
     t0 = time.perf_counter()
+    if jobs:
+        for j in jobs[:n]:
+            list(voice.synthesize(j.text, SynthesisConfig(length_scale=j.length_scale, noise_scale=j.noise_scale,
+                                                          noise_w_scale=j.noise_w)))
+        return min(n, len(jobs)) / (time.perf_counter() - t0)
     for _ in range(n):
         list(voice.synthesize("hey jarvis"))
     return n / (time.perf_counter() - t0)
@@ -92,14 +98,18 @@ def main() -> None:
         tts = PiperTTS(include_espeak=False, threads=2)
         raw2 = raw_piper(n_syn // 2, 2)
         raw1 = raw_piper(n_syn // 2, 1)
+        plan = ClipGenerator(root / "rec", root / "plan", seed=1).plan_synthetic_clips(
+            "hey jarvis", [tts.get_voice(JOE)], n_syn)
+        same = raw_piper(n_syn, 2, plan)
         rows.append(("raw PiperVoice loop, 2 threads", raw2, None, ""))
         rows.append(("raw PiperVoice loop, 1 thread", raw1, None, ""))
+        rows.append(("raw PiperVoice loop, same texts+prosody, 2 thr", same, None, ""))
         for workers in (1, 2):
             g = ClipGenerator(root / "rec", root / f"syn{workers}", seed=1, workers=workers)
             s, res = timed(g.generate_synthetic_clips, "hey jarvis", [JOE], tts, n_syn)
             label = "1 process x 2 threads" if workers == 1 else "2 processes x 1 thread"
             rows.append((f"synthesis joe, {label}", n_syn / s, SEED_SPEED["synthesis"],
-                         f"{n_syn / s / raw2:.2f}x raw(2 thr)"))
+                         f"{n_syn / s / raw2:.2f}x raw(2 thr), {n_syn / s / same:.2f}x same work"))
         all_voices = PiperTTS(threads=2)
         if len(all_voices.list_voices()) > 1:
             g = ClipGenerator(root / "rec", root / "synall", seed=1)

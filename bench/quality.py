@@ -158,10 +158,11 @@ def evaluate(head: ss.Head, manifest: dict, embs: dict[str, list[np.ndarray]], l
     neg_scores = ss.score_items(head, embs["negative"])
     pos_max = np.array([s.max() if len(s) else 0.0 for s in pos_scores])
     near_max = np.array([s.max() if len(s) else 0.0 for s in near_scores])
-    c = ss.curve(pos_max, neg_scores, near_max)
+    t_best = ss.lowest_threshold_under_fa(neg_scores, TARGET_FA)
+    extra = [t_best] if t_best is not None else []  # the exact operating point joins the curve
+    c = ss.curve(pos_max, neg_scores, near_max, np.union1d(ss.default_thresholds(), extra))
     i05 = ss.at_threshold(c, 0.5)
-    best = ss.best_under_fa(c, TARGET_FA)
-    t_best = float(c.thresholds[best]) if best is not None else None
+    best = ss.at_threshold(c, t_best) if t_best is not None else None
 
     def recall_by(key: str, t: float | None) -> dict[str, float]:
         groups: dict[str, list[float]] = {}

@@ -268,6 +268,33 @@ def best_under_fa(c: Curve, max_fa: float = 0.5) -> int | None:
     return int(best)
 
 
+def lowest_threshold_under_fa(neg_streams: Sequence[np.ndarray], max_fa: float = 0.5,
+                              iterations: int = 40) -> float | None:
+    """The lowest threshold whose false accepts per hour are <= ``max_fa``, found by bisection.
+
+    Triggers (frames >= t with a refractory gap, counted greedily) can only fall as t rises, so the
+    count is monotone and bisection finds the operating point to ~1e-12, not to a grid step.
+    """
+    frames = sum(len(s) for s in neg_streams)
+    hours = frames * FRAME / SAMPLE_RATE / 3600.0
+    if hours <= 0:
+        return None
+
+    def fa(t: float) -> float:
+        return sum(count_triggers(s, t) for s in neg_streams) / hours
+
+    lo, hi = 0.0, 1.0  # a stream that scores 1.0 cannot be silenced by any threshold
+    if fa(hi) > max_fa:
+        return None
+    for _ in range(iterations):
+        mid = 0.5 * (lo + hi)
+        if fa(mid) <= max_fa:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
 # ------------------------------------------------------------------------------------------ validation
 def verify_against_openwakeword(onnx_head: str | Path, audio: np.ndarray, tol: float = 1e-4) -> float:
     """Max |difference| between this scorer and ``openwakeword.Model.predict`` on 80 ms frames of ``audio``.

@@ -82,6 +82,17 @@ def test_curve_and_recall_under_false_accept_target():
     assert ss.best_under_fa(ss.curve(pos, [np.ones(100, np.float32)], pos), 0.5) is None
 
 
+def test_operating_point_is_exact_not_a_grid_step():
+    neg = np.zeros(int(3600 * ss.SAMPLE_RATE / ss.FRAME), np.float32)  # one hour
+    neg[[1000, 5000, 9000]] = [0.9537, 0.9512, 0.2]
+    t = ss.lowest_threshold_under_fa([neg], 1.0)  # one accept per hour allowed: just above 0.9512
+    assert 0.9512 < t <= 0.9512 + 1e-6
+    assert ss.count_triggers(neg, t) == 1
+    assert ss.lowest_threshold_under_fa([neg], 0.5) == pytest.approx(0.9537, abs=1e-6)
+    assert ss.lowest_threshold_under_fa([neg], 5.0) < 1e-6  # every threshold meets a loose target
+    assert ss.lowest_threshold_under_fa([np.ones(100, np.float32)], 0.5) is None
+
+
 @needs_flite
 def test_builder_writes_a_resumable_cached_set_the_reference_detects(tmp_path):
     spec = heldout.Spec(positives_per_voice=2, commands_per_voice=0, near_miss_reps=1, negative_minutes=0.5,
