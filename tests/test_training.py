@@ -90,7 +90,10 @@ def _weights(project) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.parametrize("model_type", ["dnn", "temporal"])
-def test_resume_gives_identical_weights(base, tmp_path, model_type):
+def test_resume_gives_identical_weights(base, tmp_path, model_type, monkeypatch):
+    # hard-negative mining re-scores every 10 steps from step 12: resumes land between refreshes
+    monkeypatch.setattr(T, "HARD_EVERY", 10)
+    monkeypatch.setattr(T, "HARD_SHARE", 0.25)
     cfg = small_cfg(max_steps=60, checkpoint_every=20, batch_size=64, model_type=model_type, layer_size=64)
     ref, _ = featured_project(tmp_path / "ref", base, cfg)
     T.run_training_phase(ref, cfg, null_report, None, resume=False, val_every=10)
@@ -180,6 +183,39 @@ def test_negative_speech_windows_are_drawn(base, tmp_path):
     assert y[24:].sum() == 0
     out = T.run_training_phase(project, cfg, null_report, None)
     assert out["negative_speech_windows"] == 300
+
+
+class _MeanScorer(torch.nn.Module):
+    """Scores a window by its mean value: a known ranking for the hard-negative test."""
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=(1, 2))[:, None]
+
+
+def test_hard_negatives_are_the_highest_scoring(base, tmp_path, monkeypatch):
+    monkeypatch.setattr(T, "HARD_POOL", 20)
+    monkeypatch.setattr(T, "HARD_SHARE", 0.5)
+    cfg = small_cfg(max_steps=40, batch_size=64)
+    project, _ = featured_project(tmp_path, base, cfg)
+    fdir = project.features_dir(cfg)
+    speech = np.full((300, 16, 96), -5.0, np.float32)
+    speech[[7, 70, 170, 270]] = 9.0  # four speech windows score highest, then the clip negatives
+    np.save(fdir / "train_negative_speech.npy", speech)
+    data = T.load_train_data(project, cfg)
+    sampler = T.BatchSampler(data, 64, 0, torch.device("cpu"))
+    assert sampler.n_hard == 16
+    neg_means = data.neg.mean(dim=(1, 2))
+    sampler.refresh_hard(_MeanScorer())
+    hard = set(sampler.hard.tolist())
+    n_neg = len(data.neg)
+    assert {n_neg + i for i in (7, 70, 170, 270)} <= hard and len(hard) == 20
+    top_clips = set(torch.topk(neg_means, 16).indices.tolist())
+    assert hard - {n_neg + i for i in (7, 70, 170, 270)} == top_clips
+    x, y = sampler.batch(0)
+    start = sampler.n_pos + sampler.n_neg + sampler.n_speech
+    rows = x[start : start + sampler.n_hard]
+    threshold = neg_means[sorted(top_clips)].min()
+    assert all(r.mean() >= threshold - 1e-5 for r in rows) and y[start : start + sampler.n_hard].sum() == 0
 
 
 def test_training_needs_features(tmp_path):
