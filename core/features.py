@@ -60,19 +60,47 @@ _AUG_SUFFIX = re.compile(r"_a\d+$")
 
 
 # --------------------------------------------------------------------------- extraction engine
+def _busy_cpus_now(sample_s: float = 0.25) -> float | None:
+    """CPUs busy right now (all processes), from two /proc/stat readings; None where unavailable."""
+
+    def read() -> tuple[int, int]:
+        with open("/proc/stat", encoding="ascii") as fh:
+            fields = [int(v) for v in fh.readline().split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        return sum(fields), idle
+
+    try:
+        total0, idle0 = read()
+        time.sleep(sample_s)
+        total1, idle1 = read()
+    except (OSError, ValueError, IndexError):
+        return None
+    dt = total1 - total0
+    if dt <= 0:
+        return None
+    import os
+
+    cpus = os.cpu_count() or 1
+    return cpus * (1.0 - (idle1 - idle0) / dt)
+
+
 def auto_threads(cap: int = 2) -> int:
     """Compute threads to use: up to ``cap``, but 1 when the CPUs are already busy.
 
-    Two spinning thread pools on two busy cores run ~10x slower than one thread.
+    Two spinning thread pools on two busy cores run ~10x slower than one thread. Busy means busy now
+    (a 0.25 s /proc/stat sample), not the 1-minute load average, which still counts this run's own
+    feature workers for a minute after they exit and would halve the training speed.
     """
     import os
 
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    try:
-        load = os.getloadavg()[0]
-    except (OSError, AttributeError):
-        load = 0.0
-    free = cpus - load
+    busy = _busy_cpus_now()
+    if busy is None:
+        try:
+            busy = os.getloadavg()[0]
+        except (OSError, AttributeError):
+            busy = 0.0
+    free = cpus - busy
     return max(1, min(cap, cpus, int(free + 0.5)))
 
 

@@ -242,3 +242,23 @@ def test_auto_threads_is_sane():
     from core.features import auto_threads
 
     assert 1 <= auto_threads() <= 2 and auto_threads(cap=1) == 1
+
+
+def test_busy_cpus_are_measured_now_not_averaged_over_a_minute():
+    import subprocess
+    import sys
+
+    from core.features import _busy_cpus_now
+
+    base = _busy_cpus_now()
+    assert base is not None and 0.0 <= base <= (__import__("os").cpu_count() or 1) + 0.01
+    spin = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        import time
+
+        time.sleep(0.3)
+        busy = _busy_cpus_now(0.5)
+    finally:
+        spin.kill()
+        spin.wait()
+    assert busy is not None and busy >= 0.8  # one spinning process shows as about one busy CPU
