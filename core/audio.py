@@ -108,44 +108,6 @@ def speech_bounds(
     return start, end
 
 
-def shorten_pauses(x: np.ndarray, sr: int, max_pause_ms: int = 150, top_db: float = 35.0) -> np.ndarray:
-    """Shorten every silent stretch inside ``x`` (a frame ``top_db`` under the loudest) to ``max_pause_ms``.
-
-    The kept silence is half from each side of the pause, joined with a 5 ms crossfade. Speech is untouched.
-    """
-    db = frame_rms_db(x, sr)
-    if len(db) == 0:
-        return x
-    n = max(1, int(sr * _FRAME_MS / 1000))
-    quiet = db < float(db.max()) - top_db
-    keep = int(sr * max_pause_ms / 1000)
-    fade = int(sr * 0.005)
-    out: list[np.ndarray] = []
-    pos = 0
-    i = 0
-    while i < len(quiet):
-        if not quiet[i]:
-            i += 1
-            continue
-        j = i
-        while j < len(quiet) and quiet[j]:
-            j += 1
-        a, b = i * n, min(len(x), j * n)
-        if i > 0 and j < len(quiet) and b - a > keep + 2 * fade:  # an inner pause, longer than allowed
-            head = a + keep // 2
-            tail = b - keep // 2
-            out.append(x[pos:head])
-            ramp = np.linspace(1.0, 0.0, fade, dtype=np.float32)
-            out[-1] = out[-1].copy()
-            out[-1][-fade:] = out[-1][-fade:] * ramp + x[tail : tail + fade] * ramp[::-1]
-            pos = tail + fade
-        i = j
-    if not out:
-        return x
-    out.append(x[pos:])
-    return np.concatenate(out).astype(x.dtype, copy=False)
-
-
 def trim_silence(x: np.ndarray, sr: int, top_db: float = 35.0) -> np.ndarray:
     bounds = speech_bounds(x, sr, top_db=top_db)
     if bounds is None:

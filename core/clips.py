@@ -40,7 +40,6 @@ from core.audio import (
     prepare_clip,
     read_audio,
     resample,
-    shorten_pauses,
     speech_bounds,
     to_mono,
     trim_silence,
@@ -53,7 +52,6 @@ from core.pool import run_chunks
 from core.tts import PiperTTS, VoiceInfo, random_prosody
 
 STAGE = "clips"
-PAD_SLACK = int(0.08 * SAMPLE_RATE)  # trim_silence keeps 50 ms each side; up to 40 ms of each may go
 AUDIO_EXTS = frozenset({".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".opus"})
 ESPEAK_SHARE = 3  # of every 10 clips go to espeak-ng voices when Piper voices are used too
 # Of every 10 negative-speech passages, this many use espeak-ng voices (when Piper voices are used too):
@@ -116,18 +114,11 @@ def voice_for_index(voices: Sequence[VoiceInfo], index: int, seed: int,
 def _shape_speech(x: np.ndarray, clip_samples: int, source: str) -> tuple[np.ndarray, int]:
     """Trimmed speech length and the fitted clip (AudioError when silent).
 
-    ``clip_samples`` <= 0 keeps the whole trimmed audio (long passages), at most 60 s. Speech longer than
-    the clip first has its inner pauses ("Hey, ... Jarvis!") shortened to 150 ms, then loses up to 40 ms of
-    the silence padding at each end before it counts as too long.
+    ``clip_samples`` <= 0 keeps the whole trimmed audio (long passages), at most 60 s.
     """
     trimmed = trim_silence(x, SAMPLE_RATE)
     if len(trimmed) < int(0.05 * SAMPLE_RATE):
         raise AudioError(f"{source}: the synthesised audio is silent.")
-    if 0 < clip_samples < len(trimmed):
-        trimmed = shorten_pauses(trimmed, SAMPLE_RATE)
-        excess = len(trimmed) - clip_samples
-        if 0 < excess <= PAD_SLACK:  # only the 50 ms silence pads overflow: trim them evenly
-            trimmed = trimmed[excess // 2 : excess // 2 + clip_samples]
     if clip_samples <= 0:
         return normalize(trimmed[: int(MAX_PASSAGE_SECONDS * SAMPLE_RATE)]), len(trimmed)
     return fit_length(normalize(trimmed), clip_samples), len(trimmed)
