@@ -52,6 +52,7 @@ from core.pool import run_chunks
 from core.tts import PiperTTS, VoiceInfo, random_prosody
 
 STAGE = "clips"
+PAD_SLACK = int(0.08 * SAMPLE_RATE)  # trim_silence keeps 50 ms of silence each side; 40 ms of each may go
 AUDIO_EXTS = frozenset({".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".opus"})
 ESPEAK_SHARE = 3  # of every 10 clips go to espeak-ng voices when Piper voices are used too
 # Of every 10 negative-speech passages, this many use espeak-ng voices (when Piper voices are used too):
@@ -114,11 +115,17 @@ def voice_for_index(voices: Sequence[VoiceInfo], index: int, seed: int,
 def _shape_speech(x: np.ndarray, clip_samples: int, source: str) -> tuple[np.ndarray, int]:
     """Trimmed speech length and the fitted clip (AudioError when silent).
 
-    ``clip_samples`` <= 0 keeps the whole trimmed audio (long passages), at most 60 s.
+    ``clip_samples`` <= 0 keeps the whole trimmed audio (long passages), at most 60 s. Audio that overflows
+    the clip only by its silence pads loses up to 40 ms of each pad instead of counting as too long.
     """
     trimmed = trim_silence(x, SAMPLE_RATE)
     if len(trimmed) < int(0.05 * SAMPLE_RATE):
         raise AudioError(f"{source}: the synthesised audio is silent.")
+    if 0 < clip_samples < len(trimmed) <= clip_samples + PAD_SLACK:
+        tight = speech_bounds(trimmed, SAMPLE_RATE, pad_ms=10)
+        if tight is not None and tight[1] - tight[0] <= clip_samples:  # only silence overflows: centre the speech
+            start = min(max(0, (tight[0] + tight[1] - clip_samples) // 2), len(trimmed) - clip_samples)
+            trimmed = trimmed[start : start + clip_samples]
     if clip_samples <= 0:
         return normalize(trimmed[: int(MAX_PASSAGE_SECONDS * SAMPLE_RATE)]), len(trimmed)
     return fit_length(normalize(trimmed), clip_samples), len(trimmed)

@@ -44,6 +44,7 @@ AVERAGE_EVERY = 50  # steps between snapshots
 BANK_BLOCK = 8192  # rows of the bank held in memory at a time
 BANK_REFRESH = 64  # steps between bank block refreshes
 VAL_CAP = 20000  # rows per class used for validation during training
+VAL_SPEECH_CAP = 2000  # negative-speech windows added to them (validation costs steps: keep it small)
 RAM_FRACTION = 0.4  # keep train arrays in RAM when they take less than this share of free memory
 # Focal loss: each row's (label-smoothed) cross-entropy times (1 - p_true)^gamma, so the mass of easy
 # negatives stops drowning the few confusable ones. On the held-out benchmark gamma 2 lifted recall at
@@ -213,7 +214,7 @@ def load_train_data(project: Any, cfg: TrainingConfig, use_bank: bool = True) ->
                 in_ram = False
         vs = load_features(fdir, "val", "negative_speech") if (fdir / "val_negative_speech.npy").is_file() else None
         if vs is not None and len(vs):
-            val_neg = torch.cat([val_neg, _val_subset(vs, VAL_CAP)])
+            val_neg = torch.cat([val_neg, _val_subset(vs, VAL_SPEECH_CAP)])
     return TrainData(
         pos,
         neg,
@@ -247,11 +248,21 @@ class BatchSampler:
         self.gen = torch.Generator().manual_seed(seed)
         self._bank_key = -1
         self._bank_block: torch.Tensor | None = None
+        # In RAM, positives, negatives and speech windows live in one tensor (the arrays become views of
+        # it), so a batch is one gather instead of three.
+        self.pool: torch.Tensor | None = None
         if data.in_ram:
-            data.pos = data.pos.to(device)  # type: ignore[union-attr]
-            data.neg = data.neg.to(device)  # type: ignore[union-attr]
-        if isinstance(data.speech, torch.Tensor):
+            parts = [data.pos, data.neg] + ([data.speech] if isinstance(data.speech, torch.Tensor) else [])
+            self.pool = torch.cat([t.to(device) for t in parts])  # type: ignore[union-attr]
+            sizes = [len(t) for t in parts]
+            views = torch.split(self.pool, sizes)
+            data.pos, data.neg = views[0], views[1]
+            if len(views) > 2:
+                data.speech = views[2]
+        elif isinstance(data.speech, torch.Tensor):
             data.speech = data.speech.to(device)
+        # the pool holds the speech windows only when they were in RAM too
+        self.pool_speech = self.pool is not None and self.pool.shape[0] > len(data.pos) + len(data.neg)
         self.x = torch.empty((batch_size, 16, 96), dtype=torch.float32, device=device)
         self.y = torch.cat([torch.ones(self.n_pos), torch.zeros(n_neg)]).to(device)[:, None]
 
@@ -323,12 +334,22 @@ class BatchSampler:
         else:
             pi = torch.randint(len(d.pos), (self.n_pos,), generator=self.gen)
         ni = torch.randint(len(d.neg), (self.n_neg,), generator=self.gen)
-        self._rows(d.pos, pi, self.x[: self.n_pos])
-        self._rows(d.neg, ni, self.x[self.n_pos : self.n_pos + self.n_neg])
         at = self.n_pos + self.n_neg
+        si = None
         if self.n_speech:
             assert d.speech is not None
             si = torch.randint(len(d.speech), (self.n_speech,), generator=self.gen)
+        if self.pool is not None:  # one gather from the in-RAM pool
+            parts = [pi, ni + len(d.pos)]
+            if si is not None and self.pool_speech:
+                parts.append(si + len(d.pos) + len(d.neg))
+                at, si = at + self.n_speech, None
+            torch.index_select(self.pool, 0, torch.cat(parts).to(self.pool.device), out=self.x[:at])
+        else:
+            self._rows(d.pos, pi, self.x[: self.n_pos])
+            self._rows(d.neg, ni, self.x[self.n_pos : at])
+        if si is not None:  # speech windows read memory-mapped
+            assert d.speech is not None
             self._rows(d.speech, si, self.x[at : at + self.n_speech])
             at += self.n_speech
         if self.n_hard:
@@ -398,7 +419,8 @@ class TrainResult:
 
 
 def _val_every(cfg: TrainingConfig) -> int:
-    return max(10, min(cfg.checkpoint_every, max(50, cfg.max_steps // 40)))
+    """About 20 validations a run (each costs ~10 training steps on 2 cores), at most every checkpoint."""
+    return max(10, min(cfg.checkpoint_every, max(50, cfg.max_steps // 20)))
 
 
 def train(

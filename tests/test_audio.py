@@ -95,3 +95,17 @@ def test_fit_length_modes():
     assert audio.fit_length(x, 20, "end")[-10:].sum() == 10
     assert audio.fit_length(x, 20, "center")[5:15].sum() == 10
     assert len(audio.fit_length(np.arange(50, dtype=np.float32), 20)) == 20
+
+
+def test_speech_overflowing_only_by_its_silence_pads_fits_the_clip():
+    from core.clips import _shape_speech
+
+    sr = 16000
+    rng = np.random.default_rng(1)
+    speech = (rng.standard_normal(int(0.97 * sr)) * 0.3).astype(np.float32)  # + 2 x 50 ms pads = 1.07 s
+    said = np.concatenate([np.zeros(4000, np.float32), speech, np.zeros(4000, np.float32)])
+    clip, length = _shape_speech(said, sr, "test")
+    assert len(clip) == sr and length <= sr  # kept as is: no faster re-synthesis needed
+    assert np.sum(clip**2) == pytest.approx(np.sum(audio.normalize(speech) ** 2), rel=0.01)  # all speech kept
+    _, too_long = _shape_speech(np.concatenate([speech, speech[: int(0.1 * sr)]]), sr, "test")
+    assert too_long > sr  # longer speech still counts as too long (and is said faster)
