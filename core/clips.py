@@ -21,7 +21,7 @@ import os
 import re
 import time
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -345,12 +345,10 @@ class ClipGenerator:
         voices = self._voices(piper, voice_models)
         if not phrases.words_of(wake_word):
             raise EasyOWWError("The wake word has no letters; set wake_word in the project config.")
-        existing = _existing(self.positive_dir, "synth")
-        self._drop_extra(existing, count)
-        jobs = [j for j in self.plan_synthetic_clips(wake_word, voices, count) if j.index not in existing]
-        res = self._run_jobs(jobs, piper, report, cancel, "Synthesising the wake word", count - len(jobs), count)
-        res.update(kept=count - len(jobs), total=len(_existing(self.positive_dir, "synth")),
-                   voices=[v.name for v in voices])
+        res = self._synthesise_missing(self.positive_dir, "synth", count,
+                                       lambda n: self.plan_synthetic_clips(wake_word, voices, n),
+                                       piper, report, cancel, "Synthesising the wake word")
+        res.update(total=len(_existing(self.positive_dir, "synth")), voices=[v.name for v in voices])
         return res
 
     def plan_synthetic_clips(self, wake_word: str, voices: Sequence[VoiceInfo], count: int) -> list[TTSJob]:
@@ -403,16 +401,12 @@ class ClipGenerator:
     ) -> dict[str, Any]:
         """``negative_speech/speech_NNNNN.wav`` for i < count: long passages in every voice."""
         voices = self._voices(piper, voice_models)
-        existing = _existing(self.speech_dir, "speech")
-        self._drop_extra(existing, count)
-        missing = [i for i in range(count) if i not in existing]
-        jobs = self.plan_speech_passages(wake_word, voices, count) if missing else []
-        jobs = [j for j in jobs if j.index not in existing]
-        res = self._run_jobs(jobs, piper, report, cancel, "Synthesising negative speech", count - len(jobs),
-                             count) if jobs else {"created": 0, "failed": 0, "problems": []}
+        res = self._synthesise_missing(self.speech_dir, "speech", count,
+                                       lambda n: self.plan_speech_passages(wake_word, voices, n),
+                                       piper, report, cancel, "Synthesising negative speech")
         files = _existing(self.speech_dir, "speech")
         seconds = sum(sf.info(str(p)).frames for p in files.values()) / SAMPLE_RATE
-        res.update(kept=count - len(jobs), total=len(files), seconds=round(seconds, 1))
+        res.update(total=len(files), seconds=round(seconds, 1))
         return res
 
     # --------------------------------------------------------------- negative
@@ -446,11 +440,9 @@ class ClipGenerator:
         total = count
         done_before = 0
         # (a) adversarial phrases
-        existing = _existing(self.negative_dir, "adv")
-        self._drop_extra(existing, n_adv)
-        jobs = [j for j in self.plan_adversarial_clips(wake_word, voices, n_adv) if j.index not in existing]
-        res = self._run_jobs(jobs, piper, report, cancel, "Synthesising near-miss phrases",
-                             n_adv - len(jobs), total) if jobs else {"created": 0, "failed": 0, "problems": []}
+        res = self._synthesise_missing(self.negative_dir, "adv", n_adv,
+                                       lambda n: self.plan_adversarial_clips(wake_word, voices, n),
+                                       piper, report, cancel, "Synthesising near-miss phrases", total)
         done_before += n_adv
         # (b) pieces of negative audio
         a_res = self._audio_negatives(sources, n_audio, report, cancel, done_before, total)
@@ -542,6 +534,19 @@ class ClipGenerator:
         cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         # A passage takes ~25x as long as a 1 s clip: a pool pays off for far fewer of them.
         return min(2, cpus) if n_jobs * (25 if long else 1) >= POOL_MIN_JOBS else 1
+
+    def _synthesise_missing(
+        self, folder: Path, prefix: str, count: int, plan: Callable[[int], list[TTSJob]], piper: PiperTTS | None,
+        report: Reporter, cancel: Event | None, message: str, total: int | None = None,
+    ) -> dict[str, Any]:
+        """Synthesise ``<prefix>_NNNNN`` files i < ``count`` that are missing (``plan(count)`` says what each
+        is); files from i >= ``count`` are removed. ``_run_jobs``' result plus ``kept``."""
+        existing = _existing(folder, prefix)
+        self._drop_extra(existing, count)
+        jobs = [j for j in plan(count) if j.index not in existing] if len(existing) < count else []
+        res = self._run_jobs(jobs, piper, report, cancel, message, count - len(jobs), total or count)
+        res["kept"] = count - len(jobs)
+        return res
 
     def _run_jobs(
         self, jobs: list[TTSJob], piper: PiperTTS | None, report: Reporter, cancel: Event | None,
