@@ -1,12 +1,17 @@
-"""Model-quality benchmark: an easy-oww "hey jarvis" model beside the pretrained openWakeWord reference.
+"""Model-quality benchmark: an easy-oww wake-word model beside the pretrained openWakeWord reference.
 
-Trains "hey jarvis" with the default offline settings (unless ``--skip-train``), then scores that model, any
-``--model`` given and the pretrained ``hey_jarvis`` reference on the same held-out audio (bench/heldout.py:
-voices, rooms, noise, music and text never used in training), streamed the way a microphone streams
-(bench/stream_score.py). Prints recall and false accepts per hour at 0.5, recall at the threshold where
-false accepts per hour <= 0.5, and near-miss accept rates; writes the numbers as JSON.
+Trains ``--word`` ("hey jarvis" by default; "alexa", "hey mycroft" or any phrase) with the default offline
+settings (unless ``--skip-train``), then scores that model, any ``--model`` given and the pretrained reference
+of that word from pyopen-wakeword (``hey_jarvis``, ``alexa``, ``hey_mycroft``, ...; none for other phrases) on
+the same held-out audio of ``--split`` (bench/heldout.py: voices, rooms, noise, music and text never used in
+training), streamed the way a microphone streams (bench/stream_score.py). Prints recall and false accepts per
+hour at 0.5, recall at the threshold where false accepts per hour <= 0.5, and near-miss accept rates; writes
+the numbers as JSON.
 
-    python bench/quality.py [--workspace DIR] [--model PATH ...] [--skip-train] [--cache DIR] [--quick]
+``--split test`` (the default) is frozen: report its numbers, never choose a recipe by them (use ``dev``).
+
+    python bench/quality.py [--word W] [--split dev|test] [--workspace DIR] [--model PATH ...] [--skip-train]
+                            [--cache DIR] [--negatives DIR] [--quick] [--require-parity]
 """
 
 from __future__ import annotations
@@ -32,7 +37,18 @@ import stream_score as ss  # noqa: E402
 CACHE_ROOT = HERE / ".cache"
 TARGET_FA = 0.5
 CATEGORIES = ("positive", "near_miss", "negative")
-REFERENCE_LABEL = "hey_jarvis (pretrained reference)"
+REFERENCE_SUFFIX = " (pretrained reference)"
+REFERENCE_LABEL = "hey_jarvis" + REFERENCE_SUFFIX
+
+
+def reference_label(name: str) -> str:
+    return name + REFERENCE_SUFFIX
+
+
+def reference_for(word: str) -> tuple[str, Path] | None:
+    """(label, path) of the pretrained pyopen-wakeword model of ``word``, or None when it has none."""
+    name = heldout.wake_word(word).reference
+    return (reference_label(name), ss.reference_model_path(name)) if name else None
 
 
 # ----------------------------------------------------------------------------------------------- train
@@ -70,16 +86,22 @@ class PrintReporter:
                 print(f"[{event.stage}] {event.name}={event.value:.4g}{step}", flush=True)
 
 
-def train_default(workspace: Path, quick: bool = False) -> Path:
-    """Create (or reuse) the "hey_jarvis" project with default settings, run the pipeline, return the model."""
+def project_name(word: str, quick: bool = False) -> str:
+    """The benchmark's project for ``word``: the word with spaces as "_" ("hey_jarvis", "alexa")."""
+    return heldout.normalise_word(word).replace(" ", "_") + ("_quick" if quick else "")
+
+
+def train_default(workspace: Path, quick: bool = False, word: str = "hey jarvis") -> Path:
+    """Create (or reuse) the ``word`` project with default settings, run the pipeline, return the model."""
     from core.config import TrainingConfig
     from core.errors import ProjectError
     from core.orchestrator import run_training
     from core.projects import Workspace
 
     ws = Workspace(Path(workspace)).ensure()
-    name = "hey_jarvis_quick" if quick else "hey_jarvis"
-    cfg = TrainingConfig.quick(name, "hey jarvis") if quick else TrainingConfig.create_default(name, "hey jarvis")
+    label = heldout.wake_word(word).label  # the wake word as trained ("hey mycroft", not the spoken "hey my croft")
+    name = project_name(label, quick)
+    cfg = TrainingConfig.quick(name, label) if quick else TrainingConfig.create_default(name, label)
     try:
         project = ws.project(name)
         if project.load_config().to_dict() != cfg.to_dict():
@@ -107,12 +129,17 @@ def _read_int16(path: Path) -> np.ndarray:
 
 
 def load_embeddings(cache: Path, manifest: dict, threads: int = 1, log=print) -> dict[str, list[np.ndarray]]:
-    """Streaming embeddings of every held-out item, computed once and cached per feature-model version."""
-    folder = Path(cache) / "embeddings" / ss.features_key()
-    folder.mkdir(parents=True, exist_ok=True)
+    """Streaming embeddings of every held-out item, computed once and cached per feature-model version.
+
+    Each category's embeddings live beside its audio (``<root>/embeddings/<key>/<cat>.npz``), so a split's
+    shared negative stream is embedded once for every word.
+    """
     out: dict[str, list[np.ndarray]] = {}
     embedder = None
     for cat in CATEGORIES:
+        root = heldout.category_root(Path(cache), manifest, cat)
+        folder = root / "embeddings" / ss.features_key()
+        folder.mkdir(parents=True, exist_ok=True)
         files = [it["file"] for it in manifest["items"][cat]]
         path = folder / f"{cat}.npz"
         known: dict[str, np.ndarray] = {}
@@ -120,7 +147,7 @@ def load_embeddings(cache: Path, manifest: dict, threads: int = 1, log=print) ->
             with np.load(path, allow_pickle=False) as z:
                 offs, emb = z["offsets"], z["emb"]
                 known = {str(f): emb[offs[i]:offs[i + 1]] for i, f in enumerate(z["files"])}
-            if list(known) == files:
+            if all(f in known for f in files):
                 out[cat] = [known[f] for f in files]
                 continue
         started = time.monotonic()
@@ -129,16 +156,19 @@ def load_embeddings(cache: Path, manifest: dict, threads: int = 1, log=print) ->
             if f not in known:
                 if embedder is None:
                     embedder = ss.StreamingEmbedder(threads=threads)
-                known[f] = embedder.embed(_read_int16(Path(cache) / f))
+                known[f] = embedder.embed(_read_int16(root / f))
             embs.append(known[f])
             if (i + 1) % 100 == 0 or (cat == "negative" and (i + 1) % 4 == 0):
                 log(f"  embedding {cat}: {i + 1}/{len(files)} ({time.monotonic() - started:.0f} s)")
-        offsets = np.concatenate([[0], np.cumsum([len(e) for e in embs])]).astype(np.int64)
+        # keep what other words' sets embedded in a shared folder too (their files first, then these)
+        keep = [f for f in known if f not in set(files)] + files
+        kept = [known[f] for f in keep]
+        offsets = np.concatenate([[0], np.cumsum([len(e) for e in kept])]).astype(np.int64)
         from core.fsutil import atomic_path
 
         with atomic_path(path) as tmp:
-            np.savez(tmp, emb=np.concatenate(embs) if embs else np.zeros((0, 96), np.float32),
-                     offsets=offsets, files=np.array(files, dtype=str))
+            np.savez(tmp, emb=np.concatenate(kept) if kept else np.zeros((0, 96), np.float32),
+                     offsets=offsets, files=np.array(keep, dtype=str))
         log(f"  embedded {len(files)} {cat} items in {time.monotonic() - started:.0f} s")
         out[cat] = embs
     return out
@@ -147,6 +177,16 @@ def load_embeddings(cache: Path, manifest: dict, threads: int = 1, log=print) ->
 # --------------------------------------------------------------------------------------------- scoring
 def _r(x: float | None, nd: int = 4) -> float | None:
     return None if x is None or not np.isfinite(x) else round(float(x), nd)
+
+
+def saved_card(model: Path) -> dict[str, Any]:
+    """The evaluation easy-oww saved beside a model (``<name>.json``: threshold, metrics), or {}."""
+    card = model.with_suffix(".json")
+    try:
+        data = json.loads(card.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) and "threshold" in data else {}
 
 
 def evaluate(head: ss.Head, manifest: dict, embs: dict[str, list[np.ndarray]], label: str) -> dict[str, Any]:
@@ -184,9 +224,22 @@ def evaluate(head: ss.Head, manifest: dict, embs: dict[str, list[np.ndarray]], l
             groups.setdefault(it["text"], []).append(float(t is not None and m >= t))
         return {k: round(float(np.mean(v)), 3) for k, v in sorted(groups.items())}
 
+    saved = saved_card(Path(head.path))
+    t_saved = saved.get("threshold")
+    at_saved: dict[str, Any] = {}
+    if t_saved is not None:
+        at_saved = {
+            "saved_threshold": _r(float(t_saved), 5),
+            "recall_at_saved_threshold": _r(float(np.mean(pos_max >= t_saved))),
+            "fa_per_hour_at_saved_threshold": _r(sum(ss.count_triggers(s, t_saved) for s in neg_scores)
+                                                 / c.negative_hours, 3) if c.negative_hours else None,
+            "card_recall_unseen_voices": _r(saved.get("metrics", {}).get("recall_unseen_voices")),
+            "card_fa_per_hour": _r(saved.get("metrics", {}).get("false_accepts_per_hour"), 3),
+        }
     return {
         "model": label,
         "path": str(head.path),
+        **at_saved,
         "recall_at_0.5": _r(c.recall[i05]),
         "fa_per_hour_at_0.5": _r(c.fa_per_hour[i05], 3),
         "near_miss_rate_at_0.5": _r(c.near_miss_rate[i05]),
@@ -212,8 +265,8 @@ def evaluate(head: ss.Head, manifest: dict, embs: dict[str, list[np.ndarray]], l
     }
 
 
-def format_table(results: list[dict[str, Any]]) -> str:
-    """Side-by-side table of the headline numbers."""
+def format_table(results: list[dict[str, Any]], title: str | None = None) -> str:
+    """Side-by-side table of the headline numbers, under ``title`` when given."""
     head = ["model", "recall@0.5", "FA/h@0.5", f"recall@<={TARGET_FA}FA/h (t)", "near-miss@0.5",
             "near-miss@t", "neg hours"]
     rows = []
@@ -230,7 +283,19 @@ def format_table(results: list[dict[str, Any]]) -> str:
         ])
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows, strict=True)]
     line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True))  # noqa: E731
-    return "\n".join([line(head), line(["-" * w for w in widths])] + [line(r) for r in rows])
+    out = ([title] if title else []) + [line(head), line(["-" * w for w in widths])] + [line(r) for r in rows]
+    for r in results:
+        if r.get("saved_threshold") is not None:
+            out.append(f"{r['model']}: at its saved threshold {r['saved_threshold']:.5g}: recall "
+                       f"{r['recall_at_saved_threshold']:.3f}, {r['fa_per_hour_at_saved_threshold']:.2f} FA/h here; "
+                       f"its model card said unseen-voice recall {r['card_recall_unseen_voices']}, "
+                       f"{r['card_fa_per_hour']} FA/h")
+    return "\n".join(out)
+
+
+def table_title(word: str, split: str) -> str:
+    frozen = " (frozen: report only, never choose a recipe by it)" if heldout.SPLITS[split].frozen else ""
+    return f"Held-out quality: '{heldout.wake_word(word).label}', {split} split{frozen}"
 
 
 def _unique_labels(paths: list[Path]) -> list[str]:
@@ -239,10 +304,10 @@ def _unique_labels(paths: list[Path]) -> list[str]:
 
 
 def run(models: list[tuple[str, Path]], cache: Path, spec: heldout.Spec, threads: int = 1,
-        workers: int = 2) -> list[dict[str, Any]]:
+        workers: int = 2, negatives: Path | None = None) -> list[dict[str, Any]]:
     """Build/load the held-out set and its embeddings, then evaluate each (label, path)."""
     t0 = time.monotonic()
-    manifest = heldout.build_heldout(cache, spec, workers)
+    manifest = heldout.build_heldout(cache, spec, workers, negatives=negatives)
     print(f"held-out set ready ({time.monotonic() - t0:.0f} s): {manifest['counts']}, "
           f"{manifest['negative_hours']:.2f} h of negatives", flush=True)
     t1 = time.monotonic()
@@ -257,27 +322,53 @@ def run(models: list[tuple[str, Path]], cache: Path, spec: heldout.Spec, threads
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="Held-out quality benchmark for 'hey jarvis'.")
+    ap = argparse.ArgumentParser(description="Held-out quality benchmark: an easy-oww model beside the pretrained "
+                                             "openWakeWord reference of the same word.")
+    ap.add_argument("--word", default="hey jarvis",
+                    help='wake word: "hey jarvis" (default), "alexa", "hey mycroft" or any phrase (then a pretrained '
+                         "reference only if pyopen-wakeword has one of that name)")
+    ap.add_argument("--split", choices=heldout.SPLIT_NAMES, default="test",
+                    help="test (default): frozen, report only, never choose a recipe by it; dev: for tuning")
     ap.add_argument("--workspace", type=Path, default=CACHE_ROOT / "ws")
     ap.add_argument("--model", type=Path, action="append", default=[], help="extra .onnx/.tflite head(s) to score")
     ap.add_argument("--skip-train", action="store_true", help="do not train; score --model(s) and the reference")
-    ap.add_argument("--cache", type=Path, default=None, help="held-out set folder (default bench/.cache/heldout)")
+    ap.add_argument("--cache", type=Path, default=None,
+                    help="the word's held-out folder (default bench/.cache/heldout_<split>_<word>; "
+                         "bench/.cache/heldout for dev 'hey jarvis')")
+    ap.add_argument("--negatives", type=Path, default=None,
+                    help="the split's shared negative stream (default bench/.cache/heldout_<split>_negatives, "
+                         "bench/.cache/heldout for dev; with --cache alone, inside --cache)")
     ap.add_argument("--quick", action="store_true", help="small held-out set and the quick training preset")
     ap.add_argument("--no-reference", action="store_true", help="leave out the pretrained reference")
     ap.add_argument("--threads", type=int, default=1, help="onnxruntime threads for feature extraction")
     ap.add_argument("--workers", type=int, default=2, help="parallel synthesis jobs when building the set")
-    ap.add_argument("--results", type=Path, default=CACHE_ROOT / "quality_results.json")
+    ap.add_argument("--results", type=Path, default=None,
+                    help="results JSON (default bench/.cache/quality_results_<split>_<word>.json; "
+                         "quality_results.json for dev 'hey jarvis')")
     ap.add_argument("--require-parity", action="store_true",
                     help="exit 1 unless every easy-oww model's recall at <=0.5 FA/h is at least the reference's")
     args = ap.parse_args(argv)
 
-    spec = heldout.Spec.quick() if args.quick else heldout.Spec()
-    cache = args.cache or (CACHE_ROOT / ("heldout_quick" if args.quick else "heldout"))
+    word = heldout.wake_word(args.word)
+    split = args.split
+    reference = None if args.no_reference else reference_for(word.label)
+    if args.require_parity and reference is None:
+        ap.error(f"--require-parity needs a pretrained reference, and '{word.label}' has none"
+                 + (" (--no-reference)" if args.no_reference and word.reference else ""))
+    spec = heldout.Spec.quick(split, word.label) if args.quick else heldout.Spec.for_split(split, word.label)
+    cache = args.cache or heldout.default_cache(split, word.label, args.quick)
+    negatives = args.negatives or (cache if args.cache else heldout.default_negatives(split, args.quick))
+    legacy = split == "dev" and word.label == "hey jarvis"
+    results_path = args.results or CACHE_ROOT / ("quality_results.json" if legacy
+                                                 else f"quality_results_{split}_{word.slug}.json")
+    if heldout.SPLITS[split].frozen:
+        print(f"'{word.label}' on the frozen {split} split: report these numbers; choose recipes on --split dev.",
+              flush=True)
     trained: Path | None = None
     train_error = None
     if not args.skip_train:
         try:
-            trained = train_default(args.workspace, args.quick)
+            trained = train_default(args.workspace, args.quick, word.label)
         except Exception as exc:  # report and still score the other models
             train_error = f"{type(exc).__name__}: {exc}"
             print(f"training failed: {train_error}", file=sys.stderr, flush=True)
@@ -286,18 +377,19 @@ def main(argv: list[str] | None = None) -> int:
     if trained is not None:
         labels[0] = f"easy-oww {labels[0]}"
     models = list(zip(labels, paths, strict=True))
-    if not args.no_reference:
-        models.append((REFERENCE_LABEL, ss.reference_model_path("hey_jarvis")))
+    if reference is not None:
+        models.append(reference)
     if not models:
         print("nothing to score: give --model or drop --no-reference", file=sys.stderr)
         return 2
 
     started = time.monotonic()
-    results = run(models, cache, spec, args.threads, args.workers)
+    results = run(models, cache, spec, args.threads, args.workers, negatives)
     print()
-    print(format_table(results))
-    ref = next((r for r in results if r["model"] == REFERENCE_LABEL), None)
-    ours = [r for r in results if r["model"] != REFERENCE_LABEL]
+    print(format_table(results, table_title(word.label, split)))
+    ref_label = reference[0] if reference else None
+    ref = next((r for r in results if r["model"] == ref_label), None)
+    ours = [r for r in results if r["model"] != ref_label]
     verdicts = {}
     if ref is not None:
         for r in ours:
@@ -305,13 +397,16 @@ def main(argv: list[str] | None = None) -> int:
             verdicts[r["model"]] = ok
             print(f"{r['model']}: recall@<={TARGET_FA}FA/h {r['recall_at_target_fa']:.3f} vs reference "
                   f"{ref['recall_at_target_fa']:.3f} -> {'PASS' if ok else 'FAIL'}")
-    payload = {"heldout": str(cache), "seconds": round(time.monotonic() - started, 1),
-               "train_error": train_error, "parity": verdicts, "results": results}
-    args.results.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"word": word.label, "split": split, "frozen": heldout.SPLITS[split].frozen,
+               "reference": word.reference if reference else None, "heldout": str(cache),
+               "negatives": str(heldout.category_root(cache, heldout.load_manifest(cache), "negative")),
+               "seconds": round(time.monotonic() - started, 1), "train_error": train_error, "parity": verdicts,
+               "results": results}
+    results_path.parent.mkdir(parents=True, exist_ok=True)
     from core.fsutil import atomic_write_text
 
-    atomic_write_text(args.results, json.dumps(payload, indent=1))
-    print(f"results written to {args.results}")
+    atomic_write_text(results_path, json.dumps(payload, indent=1))
+    print(f"results written to {results_path}")
     if train_error:
         return 1
     if args.require_parity and not all(verdicts.values()):

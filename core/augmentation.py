@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from core.audio import SAMPLE_RATE, fit_length, load_clip, read_audio, resample, to_mono, write_wav
+from core.clips import UNSEEN_DIR, passage_is_augmented
 from core.errors import AudioError, EasyOWWError
 from core.events import Progress, Reporter, StageFinished, StageStarted, check_cancel, log, null_report, warn
 from core.fsutil import atomic_path, remove_stale_temps
@@ -258,6 +259,13 @@ class AudioAugmenter:
                 return noises
         for k in range(18):
             noises.append(colored_noise(n, ("white", "pink", "brown")[k % 3], rng))
+        # Music and everyday sounds as backgrounds too: a wake word said over music, a TV, a kitchen.
+        from core.sounds import music, sound_passage
+
+        for k in range(12):
+            x = np.resize(music(rng), n) if k % 2 == 0 else sound_passage(rng, NOISE_SECONDS)
+            if _rms(x) > 1e-5:
+                noises.append((x / _rms(x)).astype(np.float32))
         speech = [p for p in _audio_files(speech_dir) if not p.name.startswith("noise_")]
         if speech:
             clips = []
@@ -348,7 +356,8 @@ class AudioAugmenter:
         if do_noise and self.noises:
             x = self.add_noise(x, rng)
         if do_gain:
-            x = x * float(10 ** (rng.uniform(-6.0, 6.0) / 20))
+            # Quiet as well as loud: real microphones often hear a wake word 20 dB below full scale.
+            x = x * float(10 ** (rng.uniform(-20.0, 4.0) / 20))
         peak = float(np.max(np.abs(x))) if n else 0.0
         if peak > 1.0:  # scale down rather than hard-clip (keeps the noise ratio)
             x = x * (0.999 / peak)
@@ -517,10 +526,18 @@ def run_augmentation_phase(project: Any, cfg: Any, report: Reporter = null_repor
         n = aug.augment_clips(neg, clips_dir / "negative_augmented", copies, report, cancel, probs,
                               len(pos) * copies, total, "Augmenting negative clips", workers)
         # Long negative-speech passages: one augmented copy each (rooms and noise matter most here).
-        speech = sorted((clips_dir / "negative_speech").glob("speech_*.wav"))
+        # Long negative-speech and sound passages: an augmented copy of most (it replaces the clean one).
+        speech = [p for p in sorted((clips_dir / "negative_speech").glob("*.wav")) if passage_is_augmented(p.name)]
+        long_workers = workers if workers is not None else (2 if _cpus() >= 2 and len(speech) >= 8 else 1)
         sp = aug.augment_clips(speech, clips_dir / "negative_speech_augmented", 1 if speech else 0, report,
-                              cancel, SPEECH_PROBS, 0, len(speech), "Augmenting negative speech",
-                              workers if workers is not None else (2 if _cpus() >= 2 and len(speech) >= 8 else 1))
+                              cancel, SPEECH_PROBS, 0, len(speech), "Augmenting negative speech", long_workers)
+        # The unseen-voice set: one copy each in a room and/or noise, as a microphone in a home hears it.
+        for kind in ("positive", "negative"):
+            src = sorted((clips_dir / UNSEEN_DIR / kind).glob("*.wav"))
+            if kind == "negative":
+                src = [p for p in src if passage_is_augmented(p.name)]
+            aug.augment_clips(src, clips_dir / UNSEEN_DIR / f"{kind}_augmented", 1 if src else 0, report, cancel,
+                              SPEECH_PROBS, 0, len(src), f"Augmenting unseen-voice {kind}s", long_workers)
     except BaseException as exc:
         report(StageFinished(STAGE, False, str(exc), time.monotonic() - t0))
         raise

@@ -49,22 +49,45 @@ from core.errors import AudioError, EasyOWWError
 from core.events import Progress, Reporter, StageFinished, StageStarted, check_cancel, log, null_report, warn
 from core.fsutil import atomic_write_text, remove_stale_temps
 from core.pool import run_chunks
+from core.sounds import sound_passage
 from core.tts import PiperTTS, VoiceInfo, random_prosody
 
 STAGE = "clips"
 PAD_SLACK = int(0.08 * SAMPLE_RATE)  # trim_silence keeps 50 ms of silence each side; 40 ms of each may go
 AUDIO_EXTS = frozenset({".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".opus"})
-ESPEAK_SHARE = 3  # of every 10 clips go to espeak-ng voices when Piper voices are used too
+ESPEAK_SHARE = 5  # of every 10 clips go to espeak-ng voices when Piper voices are used too
 # Of every 10 negative-speech passages, this many use espeak-ng voices (when Piper voices are used too):
 # espeak-ng runs ~370x real time against ~9x for Piper joe, and passages are most of the synthesis time.
-SPEECH_ESPEAK_SHARE = 6
+SPEECH_ESPEAK_SHARE = 8
 NEGATIVES_PER_POSITIVE = 1  # negative_samples 0: this many 1 s negative clips per positive
 POOL_MIN_JOBS = 150  # fewer TTS jobs run in-process (workers take ~2 s to start and load voices)
 MANIFEST = "real_sources.json"
-_NAME_RE = re.compile(r"^(real|synth|adv|audio|noise|speech)_(\d+)\.wav$")
+_NAME_RE = re.compile(r"^(real|synth|adv|audio|noise|speech|sound|unseen|cal|calsound)_(\d+)\.wav$")
 PASSAGE_SECONDS = 25.0  # average length of one negative-speech passage
-AUTO_SPEECH_SECONDS_PER_POSITIVE = 4.0  # negative_speech_minutes 0: this much speech per positive clip
+AUTO_SPEECH_SECONDS_PER_POSITIVE = 6.0  # negative_speech_minutes 0: this much speech per positive clip
+SOUND_SHARE = 0.15  # everyday-sound passages (chimes, beeps, clicks, music...) per negative-speech passage
+# Passages are embedded once each, clean or (for AUGMENTED_PASSAGE_SHARE of them, chosen by name) as their
+# augmented copy: more distinct speech for the same feature time than every passage twice.
+AUGMENTED_PASSAGE_SHARE = 0.6
+
+
+def passage_is_augmented(name: str) -> bool:
+    """Whether passage file ``name`` is used as its augmented copy (fixed by the name)."""
+    return zlib.crc32(Path(name).stem.encode()) % 100 < AUGMENTED_PASSAGE_SHARE * 100
+
+
+# Voices kept out of training: one (voice, speaker) pair in UNSEEN_MODULO of every multi-speaker voice
+# (espeak-ng variants, speakers of multi-speaker Piper voices). The model card's "unseen voices" recall and
+# the threshold come from clips in these voices only.
+UNSEEN_MODULO = 6
+UNSEEN_POSITIVES = 200  # at most this many wake-word clips in unseen voices (each also gets an augmented copy)
+# Negative passages in unseen voices + sounds (half of them replaced by a copy in a room / over noise):
+# 7.2 s per positive, at most 2 h, enough to calibrate a threshold for 0.5 false accepts per hour.
+CALIBRATION_SECONDS_PER_POSITIVE = 7.2
+CALIBRATION_MINUTES = 120.0
+PIPER_WARP = (0.88, 1.14)  # pseudo-speakers: Piper audio resampled by this factor (vocal tract + pitch)
 MAX_PASSAGE_SECONDS = 60.0
+UNSEEN_DIR = "unseen"
 
 
 # ---------------------------------------------------------------------------- jobs
@@ -80,20 +103,47 @@ class TTSJob:
     noise_w: float
     clip_samples: int
     positive: bool
+    seed: int = 0  # Piper's sampling noise
+    warp: float = 1.0  # pseudo-speaker: resampling factor applied to Piper audio
 
 
-@lru_cache(maxsize=256)
-def _speaker_order(name: str, n: int, seed: int) -> tuple[int, ...]:
-    rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
-    return tuple(int(x) for x in rng.permutation(n))
+def is_unseen(voice: VoiceInfo, speaker: int | None) -> bool:
+    """True for the (voice, speaker) pairs kept out of training (only voices with several speakers)."""
+    if voice.speakers <= 1 or speaker is None:
+        return False
+    return zlib.crc32(f"{voice.name}#{int(speaker) % voice.speakers}".encode()) % UNSEEN_MODULO == 0
+
+
+@lru_cache(maxsize=512)
+def _speaker_order(voice: VoiceInfo, seed: int, pool: str) -> tuple[int, ...]:
+    rng = np.random.default_rng([seed, zlib.crc32(voice.name.encode())])
+    order = (int(x) for x in rng.permutation(voice.speakers))
+    return tuple(s for s in order if is_unseen(voice, s) == (pool == "unseen"))
+
+
+def pool_voices(voices: Sequence[VoiceInfo], pool: str) -> list[VoiceInfo]:
+    """The voices with at least one speaker in ``pool`` ("train" or "unseen")."""
+    if pool == "train":
+        return [v for v in voices if v.speakers <= 1 or _speaker_order(v, 0, pool)]
+    return [v for v in voices if v.speakers > 1 and _speaker_order(v, 0, pool)]
+
+
+def job_seed(seed: int, kind: int, index: int) -> int:
+    return int(np.random.default_rng([seed, kind, index]).integers(0, 2**31 - 1))
+
+
+def piper_warp(rng: np.random.Generator) -> float:
+    return float(rng.uniform(*PIPER_WARP))
 
 
 def voice_for_index(voices: Sequence[VoiceInfo], index: int, seed: int,
-                    espeak_share: int = ESPEAK_SHARE) -> tuple[str, int | None]:
-    """Voice and speaker for clip ``index``: round-robin over voices, cycling every speaker.
+                    espeak_share: int = ESPEAK_SHARE, pool: str = "train") -> tuple[str, int | None]:
+    """Voice and speaker for clip ``index``: round-robin over voices, cycling every speaker of ``pool``
+    ("train": never an unseen pair; "unseen": only those).
 
     With Piper and espeak-ng voices mixed, ``espeak_share`` of every 10 clips use espeak-ng voices.
     """
+    voices = pool_voices(voices, pool)
     if not voices:
         raise EasyOWWError("No text-to-speech voice to use. Download one with `easy-oww download voices`.")
     piper = [v for v in voices if v.engine == "piper"]
@@ -109,7 +159,8 @@ def voice_for_index(voices: Sequence[VoiceInfo], index: int, seed: int,
     if v.speakers <= 1:
         return v.name, None
     turn = k // len(group)
-    return v.name, _speaker_order(v.name, v.speakers, seed)[turn % v.speakers]
+    order = _speaker_order(v, seed, pool)
+    return v.name, order[turn % len(order)]
 
 
 def _shape_speech(x: np.ndarray, clip_samples: int, source: str) -> tuple[np.ndarray, int]:
@@ -137,7 +188,10 @@ def run_tts_job(tts: PiperTTS, job: TTSJob) -> str | None:
     source = f"{job.voice} {job.text!r}"
     try:
         for attempt in range(3):
-            audio = tts.synthesize(job.text, job.voice, job.speaker, length, job.noise_scale, job.noise_w)
+            audio = tts.synthesize(job.text, job.voice, job.speaker, length, job.noise_scale, job.noise_w,
+                                   seed=job.seed + attempt)
+            if job.warp != 1.0 and audio.size:
+                audio = resample(audio, int(round(SAMPLE_RATE * job.warp)), SAMPLE_RATE)
             clip, speech = _shape_speech(audio, job.clip_samples, source)
             if not job.positive or speech <= job.clip_samples or attempt == 2:
                 break
@@ -232,6 +286,8 @@ class ClipGenerator:
         self.positive_dir = self.clips_dir / "positive"
         self.negative_dir = self.clips_dir / "negative"
         self.speech_dir = self.clips_dir / "negative_speech"
+        self.unseen_positive_dir = self.clips_dir / UNSEEN_DIR / "positive"
+        self.unseen_negative_dir = self.clips_dir / UNSEEN_DIR / "negative"
         self.sample_rate = sample_rate
         self.target_duration_ms = int(target_duration_ms)
         self.clip_samples = int(SAMPLE_RATE * self.target_duration_ms / 1000)
@@ -351,19 +407,27 @@ class ClipGenerator:
         res.update(total=len(_existing(self.positive_dir, "synth")), voices=[v.name for v in voices])
         return res
 
-    def plan_synthetic_clips(self, wake_word: str, voices: Sequence[VoiceInfo], count: int) -> list[TTSJob]:
+    def plan_synthetic_clips(self, wake_word: str, voices: Sequence[VoiceInfo], count: int,
+                             pool: str = "train", folder: Path | None = None, prefix: str = "synth",
+                             kind: int = 17) -> list[TTSJob]:
         """What positive clip i will be: text, voice, speaker and prosody depend only on (seed, i)."""
+        folder = folder or self.positive_dir
+        by_name = {v.name: v for v in voices}
         jobs = []
         for i in range(count):
-            name, spk = voice_for_index(voices, i, self.seed)
-            pro = random_prosody(np.random.default_rng([self.seed, i, 17]))
-            jobs.append(TTSJob(i, str(self.positive_dir / f"synth_{i:05d}.wav"),
-                               phrases.positive_text(wake_word, self.seed, i), name, spk,
-                               pro.length_scale, pro.noise_scale, pro.noise_w, self.clip_samples, True))
+            name, spk = voice_for_index(voices, i, self.seed + (0 if pool == "train" else 5), pool=pool)
+            rng = np.random.default_rng([self.seed, i, kind])
+            pro = random_prosody(rng)
+            warp = piper_warp(rng) if by_name[name].engine == "piper" else 1.0
+            jobs.append(TTSJob(i, str(folder / f"{prefix}_{i:05d}.wav"),
+                               phrases.positive_text(wake_word, self.seed + kind - 17, i), name, spk,
+                               pro.length_scale, pro.noise_scale, pro.noise_w, self.clip_samples, True,
+                               job_seed(self.seed, kind, i), warp))
         return jobs
 
     def plan_adversarial_clips(self, wake_word: str, voices: Sequence[VoiceInfo], count: int) -> list[TTSJob]:
         """What near-miss negative clip i will be (depends only on (seed, i))."""
+        by_name = {v.name: v for v in voices}
         jobs = []
         for i in range(count):
             name, spk = voice_for_index(voices, i, self.seed + 1)
@@ -375,20 +439,71 @@ class ClipGenerator:
                 k = int(rng.integers(3, 6))
                 start = int(rng.integers(0, len(words) - k + 1))
                 text = " ".join(words[start : start + k])
+            warp = piper_warp(rng) if by_name[name].engine == "piper" else 1.0
             jobs.append(TTSJob(i, str(self.negative_dir / f"adv_{i:05d}.wav"), text, name, spk,
-                               pro.length_scale, pro.noise_scale, pro.noise_w, self.clip_samples, False))
+                               pro.length_scale, pro.noise_scale, pro.noise_w, self.clip_samples, False,
+                               job_seed(self.seed, 19, i), warp))
         return jobs
 
-    def plan_speech_passages(self, wake_word: str, voices: Sequence[VoiceInfo], count: int) -> list[TTSJob]:
+    def plan_speech_passages(self, wake_word: str, voices: Sequence[VoiceInfo], count: int,
+                             pool: str = "train", folder: Path | None = None, prefix: str = "speech",
+                             kind: int = 37) -> list[TTSJob]:
         """What negative-speech passage i will be (depends only on (seed, i))."""
+        folder = folder or self.speech_dir
+        by_name = {v.name: v for v in voices}
         jobs = []
         for i in range(count):
-            name, spk = voice_for_index(voices, i, self.seed + 2, SPEECH_ESPEAK_SHARE)
-            pro = random_prosody(np.random.default_rng([self.seed, i, 37]))
-            jobs.append(TTSJob(i, str(self.speech_dir / f"speech_{i:05d}.wav"),
-                               phrases.negative_passage(wake_word, self.seed, i), name, spk,
-                               pro.length_scale, pro.noise_scale, pro.noise_w, 0, False))
+            name, spk = voice_for_index(voices, i, self.seed + 2 + (0 if pool == "train" else 5),
+                                        SPEECH_ESPEAK_SHARE, pool=pool)
+            rng = np.random.default_rng([self.seed, i, kind])
+            pro = random_prosody(rng)
+            warp = piper_warp(rng) if by_name[name].engine == "piper" else 1.0
+            jobs.append(TTSJob(i, str(folder / f"{prefix}_{i:05d}.wav"),
+                               phrases.negative_passage(wake_word, self.seed + kind - 37, i, home=pool == "unseen"),
+                               name, spk,
+                               pro.length_scale, pro.noise_scale, pro.noise_w, 0, False,
+                               job_seed(self.seed, kind, i), warp))
         return jobs
+
+    def generate_sound_passages(self, folder: Path, prefix: str, count: int, kind: int,
+                                cancel: Event | None = None) -> int:
+        """``<prefix>_NNNNN.wav`` passages of everyday sounds (chimes, beeps, music...); returns how many exist."""
+        existing = _existing(folder, prefix)
+        self._drop_extra(existing, count)
+        for i in range(count):
+            check_cancel(cancel)
+            if i not in existing:
+                rng = np.random.default_rng([self.seed, i, kind])
+                write_wav(folder / f"{prefix}_{i:05d}.wav", sound_passage(rng, PASSAGE_SECONDS))
+        return count
+
+    def generate_unseen(
+        self, wake_word: str, voice_models: Sequence[VoiceInfo | str], piper: PiperTTS, n_positive: int,
+        n_passages: int, report: Reporter = null_report, cancel: Event | None = None,
+    ) -> dict[str, Any]:
+        """The unseen-voice set: wake words (``unseen/positive``) and negative passages plus everyday sounds
+        (``unseen/negative``) in voices kept out of training. Empty when no voice has an unseen speaker."""
+        voices = pool_voices(self._voices(piper, voice_models), "unseen")
+        if not voices:
+            n_positive = n_passages = 0
+        self.unseen_positive_dir.mkdir(parents=True, exist_ok=True)
+        self.unseen_negative_dir.mkdir(parents=True, exist_ok=True)
+        pos = self._synthesise_missing(
+            self.unseen_positive_dir, "unseen", n_positive,
+            lambda n: self.plan_synthetic_clips(wake_word, voices, n, "unseen", self.unseen_positive_dir,
+                                                "unseen", 53),
+            piper, report, cancel, "Synthesising the wake word in unseen voices")
+        n_sound = int(round(n_passages * 0.2)) if n_passages else 0
+        neg = self._synthesise_missing(
+            self.unseen_negative_dir, "cal", n_passages - n_sound,
+            lambda n: self.plan_speech_passages(wake_word, voices, n, "unseen", self.unseen_negative_dir, "cal", 59),
+            piper, report, cancel, "Synthesising calibration speech in unseen voices")
+        self.generate_sound_passages(self.unseen_negative_dir, "calsound", n_sound, 61, cancel)
+        files = list(self.unseen_negative_dir.glob("*.wav"))
+        seconds = sum(sf.info(str(p)).frames for p in files) / SAMPLE_RATE
+        return {"voices": sorted({f"{v.name}" for v in voices}), "positives": len(_existing(
+            self.unseen_positive_dir, "unseen")), "negative_minutes": round(seconds / 60, 1),
+            "failed": pos["failed"] + neg["failed"]}
 
     def generate_negative_speech(
         self,
@@ -404,9 +519,10 @@ class ClipGenerator:
         res = self._synthesise_missing(self.speech_dir, "speech", count,
                                        lambda n: self.plan_speech_passages(wake_word, voices, n),
                                        piper, report, cancel, "Synthesising negative speech")
+        n_sound = self.generate_sound_passages(self.speech_dir, "sound", int(round(count * SOUND_SHARE)), 43, cancel)
         files = _existing(self.speech_dir, "speech")
         seconds = sum(sf.info(str(p)).frames for p in files.values()) / SAMPLE_RATE
-        res.update(total=len(files), seconds=round(seconds, 1))
+        res.update(total=len(files), seconds=round(seconds, 1), sound_passages=n_sound)
         return res
 
     # --------------------------------------------------------------- negative
@@ -598,6 +714,8 @@ class ClipGenerator:
         counts = {f"positive_{k}": len(_existing(self.positive_dir, k)) for k in ("real", "synth")}
         counts.update({f"negative_{k}": len(_existing(self.negative_dir, k)) for k in ("adv", "audio", "noise")})
         counts["negative_speech"] = len(_existing(self.speech_dir, "speech"))
+        counts["negative_sounds"] = len(_existing(self.speech_dir, "sound"))
+        counts["unseen_positive"] = len(_existing(self.unseen_positive_dir, "unseen"))
         counts["positive"] = counts["positive_real"] + counts["positive_synth"]
         counts["negative"] = counts["negative_adv"] + counts["negative_audio"] + counts["negative_noise"]
         return counts
@@ -677,6 +795,15 @@ def run_clip_phase(project: Any, cfg: Any, report: Reporter = null_report, cance
                                           voices, report, cancel)
         n_speech = speech_passages(cfg, n_pos)
         speech = gen.generate_negative_speech(cfg.wake_word, voices, piper, n_speech, report, cancel)
+        cal_seconds = min(CALIBRATION_MINUTES * 60, n_pos * CALIBRATION_SECONDS_PER_POSITIVE)
+        unseen = gen.generate_unseen(cfg.wake_word, voices, piper, min(UNSEEN_POSITIVES, max(50, n_pos // 5)),
+                                     max(1, int(round(cal_seconds / PASSAGE_SECONDS))), report, cancel)
+        if not unseen["voices"]:
+            warn(report, "No voice has speakers to keep out of training, so recall on unseen voices cannot be "
+                 "measured (install espeakng-loader or download a multi-speaker Piper voice).", STAGE)
+        else:
+            log(report, f"Unseen voices (never trained on): {unseen['positives']} wake-word clips and "
+                f"{unseen['negative_minutes']} min of speech and sounds for the threshold", STAGE)
         check = gen.verify_clips()
         if not check["ok"]:
             raise EasyOWWError(f"{len(check['bad'])} clip(s) are damaged, e.g. {check['bad'][0]}. Delete them and "
@@ -691,6 +818,7 @@ def run_clip_phase(project: Any, cfg: Any, report: Reporter = null_report, cance
         "negatives": counts["negative"], "negatives_created": neg["created"],
         "negative_split": {"adversarial": neg["adversarial"], "audio": neg["audio"], "noise": neg["noise"]},
         "negative_speech_passages": speech["total"], "negative_speech_minutes": round(speech["seconds"] / 60, 1),
+        "sound_passages": speech["sound_passages"], "unseen": unseen,
         "voices": synth["voices"], "counts": counts, "seconds": round(time.monotonic() - t0, 2),
     }
     msg = f"{counts['positive']} positive and {counts['negative']} negative clips"

@@ -27,7 +27,10 @@ STAGE = "evaluation"
 CHUNK = 1280
 FRAME_SECONDS = CHUNK / 16000
 REFRACTORY_FRAMES = 25  # 2 s: one trigger at most per 2 s
-THRESHOLDS = np.round(np.arange(1, 100) / 100.0, 2)
+# 0.01 steps, finer near 1 where a well-trained head's operating point sits.
+THRESHOLDS = np.unique(np.concatenate([np.round(np.arange(1, 100) / 100.0, 2),
+                                       np.round(np.arange(991, 1000) / 1000.0, 3),
+                                       np.round(np.arange(9991, 10000) / 10000.0, 4)]))
 FALLBACK_THRESHOLD = 0.5
 # Below this many hours of negative audio a threshold is not lowered under FALLBACK_THRESHOLD.
 MIN_CALIBRATION_HOURS = 2.0
@@ -81,7 +84,7 @@ def choose_threshold(curve: list[dict[str, float]], target_fa_per_hour: float) -
     If no threshold meets the target: (0.5, False).
     """
     ok = [r for r in curve if r["false_accepts_per_hour"] <= target_fa_per_hour + 1e-12]
-    if not ok:
+    if not ok or max(r["recall"] for r in ok) <= 0.0:  # meeting the target by detecting nothing is no threshold
         return FALLBACK_THRESHOLD, False
     best_recall = max(r["recall"] for r in ok)
     tied = [r for r in ok if r["recall"] == best_recall]
@@ -160,6 +163,29 @@ def held_out_clips(project: Any, cfg: TrainingConfig) -> dict[str, list[str]]:
         for cls in ("positive", "negative"):
             out.setdefault(cls, plan.rows[f"val_{cls}"])
     return out
+
+
+def load_unseen(features_dir: Path, cls: str) -> list[np.ndarray]:
+    """Per-item (T, 96) stream embeddings of the unseen-voice set (empty when there is none)."""
+    from core.features import UNSEEN_PREFIX
+
+    arr_path, side_path = Path(features_dir) / f"{UNSEEN_PREFIX}{cls}.npy", Path(features_dir) / f"{UNSEEN_PREFIX}{cls}.json"
+    if not (arr_path.is_file() and side_path.is_file()):
+        return []
+    emb = np.load(arr_path, mmap_mode="r", allow_pickle=False)
+    offsets = json.loads(side_path.read_text(encoding="utf-8")).get("offsets") or []
+    return [emb[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1)]
+
+
+def stream_scores(score: Any, emb: np.ndarray, block: int = 8192) -> np.ndarray:
+    """Per-frame scores of a live stream from its (T, 96) embeddings: the head on the last 16 after each frame."""
+    from core.features import N_FRAMES
+
+    emb = np.asarray(emb, dtype=np.float32)
+    if len(emb) < N_FRAMES:
+        return np.zeros(0, np.float32)
+    view = np.lib.stride_tricks.sliding_window_view(emb, N_FRAMES, axis=0).transpose(0, 2, 1)
+    return np.concatenate([score(view[i : i + block]) for i in range(0, len(view), block)])
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -256,8 +282,33 @@ def evaluate_model(
         streams.append(vf_scores)
         report(Progress(STAGE, total, total, "validation features"))
 
-    negative_hours = stream_hours + vf_hours
-    curve = det_curve(pos_max, streams, negative_hours)
+    # The unseen-voice set: wake words and 2 h of speech and sounds in voices never trained on. When it is
+    # there, it decides the threshold and the headline recall; the in-voice validation clips are reported apart.
+    from core.export import onnx_scorer
+
+    fdir = project.features_dir(cfg)
+    unseen_pos, unseen_neg = load_unseen(fdir, "positive"), load_unseen(fdir, "negative")
+    unseen_hours = 0.0
+    unseen_max = np.zeros(0, np.float32)
+    if unseen_pos and unseen_neg:
+        score = onnx_scorer(model_path)
+        unseen_max = np.array([float(stream_scores(score, e).max(initial=0.0)) for e in unseen_pos], np.float32)
+        for e in unseen_neg:
+            check_cancel(cancel)
+            s_ = stream_scores(score, e)
+            streams.append(s_)
+            unseen_hours += len(s_) * FRAME_SECONDS / 3600
+    else:
+        warn(report, "No unseen-voice set (voices kept out of training): the recall below is measured on "
+             "validation clips in the training voices and overstates how well the model works for other "
+             "voices.", STAGE)
+
+    negative_hours = stream_hours + vf_hours + unseen_hours
+    curve_pos = unseen_max if len(unseen_max) else pos_max
+    # Recall only changes at a positive's score: those scores join the grid, so the operating point is exact
+    # even where a head's scores crowd together (label smoothing keeps them just under 1).
+    grid = np.unique(np.concatenate([THRESHOLDS, np.round(curve_pos[curve_pos >= FALLBACK_THRESHOLD], 5)]))
+    curve = det_curve(curve_pos, streams, negative_hours, grid)
     if negative_hours <= 0:
         warn(report, "no held-out negative audio: false accepts per hour cannot be measured", STAGE)
     threshold, met = choose_threshold(curve, cfg.target_false_accepts_per_hour)
@@ -288,6 +339,12 @@ def evaluate_model(
         "fa_per_hour_at_0_5": at05["false_accepts_per_hour"],
         "negative_hours": negative_hours,
     }
+    metrics["recall_training_voices"] = float(np.mean(pos_max >= threshold))
+    if len(unseen_max):
+        metrics["recall_unseen_voices"] = float(np.mean(unseen_max >= threshold))
+        metrics["recall_unseen_voices_at_0_5"] = float(np.mean(unseen_max >= 0.5))
+        metrics["fa_per_hour_unseen_voices"] = sum(
+            count_triggers(x, threshold) for x in streams[-len(unseen_neg):]) / unseen_hours
     if real.any():
         metrics["recall_real_recordings"] = float(np.mean(pos_max[real] >= threshold))
     if neg_files:
@@ -305,6 +362,9 @@ def evaluate_model(
         "metrics": metrics,
         "det_curve": curve,
         "measured_on": {
+            "recall": "unseen voices" if len(unseen_max) else "validation clips in the training voices",
+            "unseen_positive_items": int(len(unseen_max)),
+            "unseen_negative_hours": unseen_hours,
             "positive_clips": len(pos_files),
             "positive_real_recordings": int(real.sum()),
             "negative_clips": len(neg_files),

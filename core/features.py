@@ -57,6 +57,8 @@ CLIP_FOLDERS = {
     "negative": ("negative", "negative_augmented"),
 }
 _AUG_SUFFIX = re.compile(r"_a\d+$")
+UNSEEN_PREFIX = "unseen_"  # feature keys of the unseen-voice set: (T, 96) stream embeddings + offsets
+UNSEEN_DIR = "unseen"
 
 
 # --------------------------------------------------------------------------- extraction engine
@@ -104,21 +106,70 @@ def auto_threads(cap: int = 2) -> int:
     return max(1, min(cap, cpus, int(free + 0.5)))
 
 
+def per_row_clamp_mel_bytes(path: Path) -> bytes | None:
+    """openWakeWord's melspectrogram model with its -80 dB clamp taken per batch row instead of over the
+    whole input: a batch of 80 ms chunks then gives exactly what one call per chunk gives, in one call.
+    None when the graph is not the expected one (then chunks run one at a time)."""
+    try:
+        import onnx
+        from onnx import helper
+    except ImportError:  # pragma: no cover - onnx is a dependency
+        return None
+    model = onnx.load(str(path))
+    nodes = list(model.graph.node)
+    reduce = [n for n in nodes if n.op_type == "ReduceMax"]
+    clips = [n for n in nodes if n.op_type == "Clip" and reduce and n.input[0] == reduce[0].input[0]]
+    if len(reduce) != 1 or len(clips) != 1 or any(a.name == "axes" for a in reduce[0].attribute) \
+            or len(reduce[0].input) != 1:
+        return None
+    red, clip = reduce[0], clips[0]
+    opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
+    new_red = (helper.make_node("ReduceMax", [red.input[0]], list(red.output), axes=[1, 2, 3], keepdims=1)
+               if opset < 18 else None)
+    out: list = []
+    for n in nodes:
+        if n is red:
+            if new_red is None:
+                axes = "easy_oww_axes"
+                out.append(helper.make_node("Constant", [], [axes], value=helper.make_tensor(
+                    axes + "_v", onnx.TensorProto.INT64, [3], [1, 2, 3])))
+                out.append(helper.make_node("ReduceMax", [red.input[0], axes], list(red.output), keepdims=1))
+            else:
+                out.append(new_red)
+        elif n is clip:
+            floor = "easy_oww_floored"
+            out.append(helper.make_node("Max", [clip.input[0], clip.input[1]], [floor if len(clip.input) > 2
+                                                                                   and clip.input[2] else clip.output[0]]))
+            if len(clip.input) > 2 and clip.input[2]:
+                out.append(helper.make_node("Min", [floor, clip.input[2]], [clip.output[0]]))
+        else:
+            out.append(n)
+    del model.graph.node[:]
+    model.graph.node.extend(out)
+    return model.SerializeToString()
+
+
+MEL_BATCH = 512  # 80 ms chunks per melspectrogram call
+
+
 class FeatureExtractor:
     """Runs the two ONNX feature models; thread-safe for one caller at a time."""
 
     def __init__(self, models: FeatureModels, threads: int | None = None, embed_batch: int = 256) -> None:
         import onnxruntime as ort
 
-        def session(path: Path, intra: int) -> Any:
+        def session(path: Path | bytes, intra: int) -> Any:
             so = ort.SessionOptions()
             so.intra_op_num_threads = intra
             so.inter_op_num_threads = 1
             so.log_severity_level = 3
-            return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+            src = path if isinstance(path, bytes) else str(path)
+            return ort.InferenceSession(src, so, providers=["CPUExecutionProvider"])
 
         self.models = models
         self._mel = session(models.melspec, 1)
+        batched = per_row_clamp_mel_bytes(models.melspec)
+        self._mel_batched = session(batched, 1) if batched is not None else None
         self.threads = threads or auto_threads()
         self._emb = session(models.embedding, max(1, self.threads))
         self.embed_batch = embed_batch
@@ -136,10 +187,17 @@ class FeatureExtractor:
         ctx = np.zeros(MEL_CONTEXT, np.float32) if context is None else np.asarray(context, np.float32)
         x = np.concatenate([ctx[-MEL_CONTEXT:], x[: n_chunks * CHUNK]])
         out = np.empty((n_chunks * 8, 32), np.float32)
-        run = self._mel.run
-        for i in range(n_chunks):
-            seg = x[i * CHUNK : i * CHUNK + CHUNK + MEL_CONTEXT][None, :]
-            out[i * 8 : i * 8 + 8] = run(None, {"input": seg})[0][0, 0]
+        if self._mel_batched is not None and n_chunks > 1:
+            segs = np.lib.stride_tricks.sliding_window_view(x, CHUNK + MEL_CONTEXT)[::CHUNK][:n_chunks]
+            for b in range(0, n_chunks, MEL_BATCH):
+                batch = np.ascontiguousarray(segs[b : b + MEL_BATCH])
+                mel = self._mel_batched.run(None, {"input": batch})[0]  # (B, 1, 8, 32)
+                out[b * 8 : (b + len(batch)) * 8] = mel.reshape(-1, 32)
+        else:
+            run = self._mel.run
+            for i in range(n_chunks):
+                seg = x[i * CHUNK : i * CHUNK + CHUNK + MEL_CONTEXT][None, :]
+                out[i * 8 : i * 8 + 8] = run(None, {"input": seg})[0][0, 0]
         out /= 10.0
         out += 2.0
         return out
@@ -341,14 +399,19 @@ def list_clips(clips_dir: Path) -> dict[str, list[str]]:
     return out
 
 
+def _once_each(clips_dir: Path, clean: str, augmented: str) -> list[str]:
+    """Passages in ``clean`` and ``augmented``, each once: its augmented copy where there is one."""
+    aug = sorted(p.name for p in (clips_dir / augmented).glob("*.wav") if not p.name.startswith(".")) \
+        if (clips_dir / augmented).is_dir() else []
+    replaced = {_AUG_SUFFIX.sub("", Path(n).stem) for n in aug}
+    files = sorted(f"{clean}/{p.name}" for p in (clips_dir / clean).glob("*.wav")
+                   if not p.name.startswith(".") and p.stem not in replaced) if (clips_dir / clean).is_dir() else []
+    return sorted(files + [f"{augmented}/{n}" for n in aug])
+
+
 def list_streams(clips_dir: Path) -> list[str]:
-    """Sorted negative-speech passages (relative to ``clips_dir``), clean and augmented."""
-    files: list[str] = []
-    for folder in STREAM_FOLDERS:
-        d = clips_dir / folder
-        if d.is_dir():
-            files += sorted(f"{folder}/{p.name}" for p in d.glob("*.wav") if not p.name.startswith("."))
-    return files
+    """Sorted negative-speech passages (relative to ``clips_dir``): each once, clean or its augmented copy."""
+    return _once_each(clips_dir, *STREAM_FOLDERS)
 
 
 def plan_features(clips_dir: Path, cfg: TrainingConfig) -> FeaturePlan:
@@ -359,7 +422,43 @@ def plan_features(clips_dir: Path, cfg: TrainingConfig) -> FeaturePlan:
         split_of = assign_splits([source_id(f) for f in files], cfg.seed, cfg.validation_fraction, salt=cls)
         for f in files:
             rows[f"{split_of[source_id(f)]}_{cls}"].append(f)
+    for cls in CLASSES:  # the unseen-voice set: whole streams, never trained on
+        if cls == "negative":  # passages: each once
+            files = _once_each(clips_dir, f"{UNSEEN_DIR}/{cls}", f"{UNSEEN_DIR}/{cls}_augmented")
+        else:  # wake words: clean and in a room / over noise
+            files = []
+            for folder in (f"{UNSEEN_DIR}/{cls}", f"{UNSEEN_DIR}/{cls}_augmented"):
+                d = clips_dir / folder
+                if d.is_dir():
+                    files += sorted(f"{folder}/{p.name}" for p in d.glob("*.wav") if not p.name.startswith("."))
+        if files:
+            rows[f"{UNSEEN_PREFIX}{cls}"] = files
     return FeaturePlan(clips_dir, rows)
+
+
+def is_unseen_key(key: str) -> bool:
+    return key.startswith(UNSEEN_PREFIX)
+
+
+def unseen_padding(seed: int, rel: str, positive: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Low noise before and after an unseen-set item (1 s each side of a wake word, as a live stream)."""
+    rng = clip_rng(seed, rel)
+    lead = rng.normal(0.0, PAD_NOISE_LSB, SR if positive else int(STREAM_LEAD_S * SR))
+    tail = rng.normal(0.0, PAD_NOISE_LSB, SR if positive else int(0.5 * SR))
+    return lead, tail
+
+
+def stream_frames(n_samples: int) -> int:
+    """How many embeddings :meth:`FeatureExtractor.embed_stream` gives for ``n_samples`` of audio."""
+    return max(0, n_samples // CHUNK - 9)
+
+
+def unseen_item_embeddings(ext: FeatureExtractor, path: Path, seed: int, rel: str, positive: bool) -> np.ndarray:
+    """(T, 96) embeddings of one unseen-set item, padded and embedded exactly as a live stream."""
+    x = read_clip_int16(path).astype(np.float32)
+    lead, tail = unseen_padding(seed, rel, positive)
+    audio = np.clip(np.round(np.concatenate([lead, x, tail])), -32768, 32767)
+    return ext.embed_stream(audio)
 
 
 def is_stream_key(key: str) -> bool:
@@ -392,6 +491,12 @@ def compute_chunk(ext: FeatureExtractor, clips_dir: Path, key: str, batch: list[
             check_cancel(cancel)
             parts.append(stream_file_windows(ext, clips_dir / rel, seed, rel))
         return np.concatenate(parts) if parts else np.empty((0, N_FRAMES, EMB_DIM), np.float32)
+    if is_unseen_key(key):
+        parts = []
+        for rel in batch:
+            check_cancel(cancel)
+            parts.append(unseen_item_embeddings(ext, clips_dir / rel, seed, rel, key.endswith("_positive")))
+        return np.concatenate(parts) if parts else np.empty((0, EMB_DIM), np.float32)
     align_default = "end" if key.endswith("_positive") else None
     feats = np.empty((len(batch), N_FRAMES, EMB_DIM), np.float32)
     for bi in range(0, len(batch), 16):
@@ -515,7 +620,7 @@ def run_feature_phase(
     todo: list[tuple[str, Path, list[str]]] = []
     done = 0
     for key, files in plan.rows.items():
-        per = STREAM_CHUNK_FILES if is_stream_key(key) else CHUNK_CLIPS
+        per = STREAM_CHUNK_FILES if is_stream_key(key) or is_unseen_key(key) else CHUNK_CLIPS
         for ci, start in enumerate(range(0, len(files), per)):
             chunk_path = partial / f"{key}_{ci:05d}.npy"
             batch = files[start : start + per]
@@ -536,7 +641,7 @@ def run_feature_phase(
         with atomic_path(chunk_path) as tmp:
             np.save(tmp, feats, allow_pickle=False)
         stats["done"] += len(batch)
-        if is_stream_key(key):
+        if is_stream_key(key) or is_unseen_key(key):
             stats["t_stream"] += secs
             msg = f"{key}: {len(feats)} windows from {len(batch)} passages"
         else:
@@ -559,13 +664,12 @@ def run_feature_phase(
     summary: dict[str, Any] = {}
     shapes: dict[str, list[int]] = {}
     for key, files in plan.rows.items():
-        per = STREAM_CHUNK_FILES if is_stream_key(key) else CHUNK_CLIPS
+        per = STREAM_CHUNK_FILES if is_stream_key(key) or is_unseen_key(key) else CHUNK_CLIPS
         chunks = [partial / f"{key}_{ci:05d}.npy" for ci in range((len(files) + per - 1) // per)]
         n_rows = sum(np.load(c, mmap_mode="r", allow_pickle=False).shape[0] for c in chunks)
+        shape = (n_rows, EMB_DIM) if is_unseen_key(key) else (n_rows, N_FRAMES, EMB_DIM)
         with atomic_path(out_dir / f"{key}.npy") as tmp:
-            arr = np.lib.format.open_memmap(
-                tmp, mode="w+", dtype=np.float32, shape=(n_rows, N_FRAMES, EMB_DIM)
-            )
+            arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=shape)
             row = 0
             for c in chunks:
                 part = np.load(c, allow_pickle=False)
@@ -573,10 +677,18 @@ def run_feature_phase(
                 row += len(part)
             arr.flush()
             del arr
-        sidecar = {"files": files, "sources": [source_id(f) for f in files]}
+        sidecar: dict[str, Any] = {"files": files, "sources": [source_id(f) for f in files]}
+        if is_unseen_key(key):
+            positive = key.endswith("_positive")
+            lengths = [stream_frames(sum(len(p) for p in unseen_padding(cfg.seed, f, positive))
+                                     + _wav_frames(clips_dir / f)) for f in files]
+            if sum(lengths) != n_rows:
+                raise EasyOWWError(f"features for {key} have {n_rows} frames, expected {sum(lengths)}; "
+                                   "delete the features folder and run the features phase again.")
+            sidecar["offsets"] = np.concatenate([[0], np.cumsum(lengths)]).astype(int).tolist()
         atomic_write_text(out_dir / f"{key}.json", json.dumps(sidecar))
         summary[key] = n_rows
-        shapes[key] = [n_rows, N_FRAMES, EMB_DIM]
+        shapes[key] = list(shape)
     atomic_write_text(
         out_dir / "manifest.json",
         json.dumps(
@@ -600,6 +712,12 @@ def run_feature_phase(
         log(report, f"features: {n_stream} negative-speech windows in {t_stream:.0f} s", STAGE)
     report(StageFinished(STAGE, True, f"{plan.total} clips", seconds))
     return {**summary, "skipped": False, "seconds": seconds, "clips_per_second": rate, "computed": computed}
+
+
+def _wav_frames(path: Path) -> int:
+    import soundfile as sf
+
+    return int(sf.info(str(path)).frames)
 
 
 # --------------------------------------------------------------------------- reading back

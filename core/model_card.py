@@ -152,7 +152,10 @@ def build_card(project: Any, cfg: Any, eval_result: dict[str, Any], training_sum
             "recall_at_0_5": metrics.get("recall_at_0_5"),
             "fa_per_hour_at_0_5": metrics.get("fa_per_hour_at_0_5"),
             "negative_hours": metrics.get("negative_hours"),
+            "recall_unseen_voices": metrics.get("recall_unseen_voices"),
+            "recall_training_voices": metrics.get("recall_training_voices"),
             "measured_on": eval_result.get("measured_on", {}),
+            "statement": quality_statement(eval_result),
         },
         "training_data": {
             "voices": [_voice_licence(v, project) for v in voices],
@@ -196,14 +199,15 @@ def render_markdown(card: dict[str, Any]) -> str:
         "",
         "| | at the threshold | at 0.5 |",
         "|---|---|---|",
-        f"| recall (held-out positives) | {_fmt(p.get('recall'))} | {_fmt(p.get('recall_at_0_5'))} |",
+        f"| recall ({on.get('recall') or 'held-out positives'}) | {_fmt(p.get('recall'))} | "
+        f"{_fmt(p.get('recall_at_0_5'))} |",
         f"| false accepts per hour | {_fmt(p.get('false_accepts_per_hour'), '.2f')} | "
         f"{_fmt(p.get('fa_per_hour_at_0_5'), '.2f')} |",
         "",
-        f"Measured as a microphone stream on {on.get('positive_clips', '?')} held-out positive clips "
-        f"({on.get('positive_real_recordings', 0)} real recordings) and {_fmt(p.get('negative_hours'), '.2f')} h "
-        "of negative audio/features. Synthetic held-out clips flatter a model: test it yourself with "
-        f"`easy-oww test {name}`.",
+        f"Measured as a microphone stream on {_fmt(p.get('negative_hours'), '.2f')} h of negative audio never "
+        f"trained on; recall on {p.get('recall_measured_on') or on.get('recall') or 'held-out clips'}.",
+        "",
+        *[f"- {line}" for line in p.get("statement", [])],
         "",
         "## Training data",
         "",
@@ -280,3 +284,46 @@ def write_model_card(
     atomic_write_text(json_path, json.dumps(data, indent=1, default=str))
     atomic_write_text(md_path, render_markdown(card))
     return json_path, md_path
+
+
+def quality_statement(result: dict[str, Any]) -> list[str]:
+    """Plain sentences on what the evaluation measured and how far to trust it (CLI, app and card alike).
+
+    ``result``: the evaluation result (``models/<name>.json``): threshold, metrics, measured_on, target.
+    """
+    m = result.get("metrics") or {}
+    on = result.get("measured_on") or {}
+    t = result.get("threshold")
+    target = result.get("target_false_accepts_per_hour")
+    hours = float(m.get("negative_hours") or 0.0)
+    lines: list[str] = []
+    ts = _fmt(t, ".4g")
+    if m.get("recall_unseen_voices") is not None:
+        lines.append(f"Recall {_fmt(m['recall_unseen_voices'])} at threshold {ts} on "
+                     f"{on.get('unseen_positive_items', '?')} wake words in voices kept out of training "
+                     "(unseen voices); this is the model's headline figure.")
+    else:
+        lines.append("WARNING: no voices could be kept out of training, so recall is measured only on clips in "
+                     "the training voices and overstates how well the model hears other people.")
+    if m.get("recall_training_voices") is not None:
+        lines.append(f"Recall {_fmt(m['recall_training_voices'])} on {on.get('positive_clips', '?')} validation "
+                     "clips in the training voices (in-voice: flatters the model).")
+    if m.get("false_accepts_per_hour") is not None:
+        lines.append(f"False accepts per hour at {ts}: {_fmt(m['false_accepts_per_hour'], '.2f')} on "
+                     f"{hours:.2f} h of audio never trained on"
+                     + (f" ({on.get('unseen_negative_hours', 0):.2f} h speech and everyday sounds in unseen "
+                        "voices" if on.get("unseen_negative_hours") else " (")
+                     + (", openWakeWord validation features" if on.get("validation_feature_hours") else "")
+                     + ").")
+    if target is not None:
+        if result.get("threshold_meets_target"):
+            lines.append(f"The false-accept target ({target}/h) is met on that audio.")
+        else:
+            lines.append(f"WARNING: no threshold met the false-accept target ({target}/h) with any recall; the "
+                         f"threshold stays at {ts}. Add negative data (easy-oww download) and train again.")
+    if hours < 2.0:
+        lines.append(f"WARNING: only {hours:.2f} h of negative audio: too little to measure a rate like "
+                     "0.5 false accepts per hour; treat the figure as a rough guide.")
+    lines.append("All of it is synthetic speech: your voice, room and household may differ. Check with "
+                 "`easy-oww test` and mark false triggers.")
+    return lines

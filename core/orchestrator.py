@@ -95,6 +95,7 @@ class TrainingSummary:
     voices: list[str] = field(default_factory=list)
     datasets: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    statement: list[str] = field(default_factory=list)  # what the figures were measured on, with warnings
 
 
 class ProjectState:
@@ -389,5 +390,8 @@ class TrainingOrchestrator:
                 data = json.loads(card.read_text(encoding="utf-8"))
                 summary.threshold = data.get("threshold")
                 summary.metrics = dict(data.get("metrics", {}))
+                from core.model_card import quality_statement
+
+                summary.statement = quality_statement(data)
             except (OSError, ValueError):
                 pass

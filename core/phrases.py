@@ -431,16 +431,33 @@ def _dictionary_words(wake_word: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def negative_passage(wake_word: str, seed: int, index: int, min_words: int = 45, max_words: int = 80) -> str:
-    """A long (~20-30 s spoken) negative passage: everyday sentences, "hey <word>" sequences,
-    near misses, word strings and dictionary words, never containing the wake word.
+# Calibration passages (the unseen-voice set) sound more like a home: mostly everyday talk, few near misses.
+_HOME_WEIGHTS = {
+    "sentence": 0.62,
+    "hey_word": 0.10,
+    "near_miss": 0.03,
+    "dictionary": 0.12,
+    "word_string": 0.05,
+    "context": 0.04,
+    "partial": 0.04,
+}
 
-    Depends only on (wake word, seed, index).
+
+def negative_passage(wake_word: str, seed: int, index: int, min_words: int = 45, max_words: int = 80,
+                     home: bool = False) -> str:
+    """A long (~20-30 s spoken) negative passage: everyday sentences (half from a fixed list, half generated),
+    "hey <word>" sequences, near misses, word strings and dictionary words, never containing the wake word.
+    ``home``: the calmer mix used to calibrate the threshold.
+
+    Depends only on (wake word, seed, index, home).
     """
-    cats = {k: v for k, v in _categories(wake_word, seed).items() if v and k in _PASSAGE_WEIGHTS}
+    from core.home_talk import sentence
+
+    mix = _HOME_WEIGHTS if home else _PASSAGE_WEIGHTS
+    cats = {k: v for k, v in _categories(wake_word, seed).items() if v and k in mix}
     dictionary = _dictionary_words(wake_word)
     names = sorted(set(cats) | ({"dictionary"} if dictionary else set()))
-    weights = np.array([_PASSAGE_WEIGHTS[n] for n in names])
+    weights = np.array([mix[n] for n in names])
     weights /= weights.sum()
     rng = np.random.default_rng([seed, index, 29])
     target = int(rng.integers(min_words, max_words + 1))
@@ -450,6 +467,8 @@ def negative_passage(wake_word: str, seed: int, index: int, min_words: int = 45,
         cat = names[int(rng.choice(len(names), p=weights))]
         if cat == "dictionary":
             piece = " ".join(dictionary[int(i)] for i in rng.integers(0, len(dictionary), int(rng.integers(2, 7))))
+        elif cat == "sentence" and rng.random() < 0.5:
+            piece = sentence(rng)
         else:
             pool = cats[cat]
             piece = pool[int(rng.integers(len(pool)))]

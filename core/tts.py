@@ -8,23 +8,20 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
 import threading
 import zlib
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from core import espeak_lib
 from core.audio import SAMPLE_RATE, resample
 from core.errors import EasyOWWError
+from core.piper_seeded import SeededSession, seeded_model_bytes
 
 ESPEAK_PREFIX = "espeak:"
-# Variants that do not sound like a person saying the wake word.
-_ESPEAK_SKIP_VARIANTS = frozenset({"demonic", "whisper", "whisperf", "croak", "unirobot", "anikarobot"})
 ESPEAK_RATE = 22050
 
 
@@ -86,37 +83,16 @@ def _voice_from_config(name: str, model: Path, config: Path) -> VoiceInfo:
     return VoiceInfo(name, model, config, str(lang), str(quality), speakers, rate, "piper")
 
 
-@lru_cache(maxsize=1)
-def _espeak_exe() -> str | None:
-    return shutil.which("espeak-ng")
+def _espeak_ready() -> bool:
+    return espeak_lib.available()
 
 
-@lru_cache(maxsize=4)
-def _espeak_catalog(exe: str, languages: tuple[str, ...]) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
-    """((language, voice), ...) for non-mbrola voices, and the usable variant names."""
-    def run(arg: str) -> str:
-        try:
-            return subprocess.run([exe, arg], capture_output=True, text=True, timeout=20).stdout
-        except (OSError, subprocess.SubprocessError):
-            return ""
-
-    voices = []
-    for line in run("--voices").splitlines()[1:]:
-        parts = line.split()
-        if len(parts) < 5:
-            continue
-        lang, file = parts[1], parts[4]
-        if file.startswith("mb/") or not any(lang == p or lang.startswith(p + "-") for p in languages):
-            continue
-        voices.append((lang, lang))
-    variants = []
-    for line in run("--voices=variant").splitlines()[1:]:
-        parts = line.split()
-        if len(parts) >= 5 and parts[4].startswith("!v/"):
-            v = parts[4][3:]
-            if v.lower() not in _ESPEAK_SKIP_VARIANTS:
-                variants.append(v)
-    return tuple(dict.fromkeys(voices)), tuple(dict.fromkeys(variants))
+def _espeak_catalog(languages: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """espeak-ng language ids for ``languages`` (English: its accents) and the usable variant names."""
+    langs: list[str] = []
+    for p in languages:
+        langs += [a for a in espeak_lib.ENGLISH_ACCENTS if a == p or a.startswith(p + "-")] or [p]
+    return tuple(dict.fromkeys(langs)), espeak_lib.variants()
 
 
 class PiperTTS:
@@ -171,10 +147,10 @@ class PiperTTS:
                 found[name] = _voice_from_config(name, model, config)
             except EasyOWWError as exc:
                 self.problems[name] = str(exc)
-        if self.include_espeak and _espeak_exe():
-            voices, variants = _espeak_catalog(_espeak_exe(), self.espeak_languages)
-            for lang, voice in voices:
-                name = ESPEAK_PREFIX + voice
+        if self.include_espeak and _espeak_ready():
+            langs, variants = _espeak_catalog(self.espeak_languages)
+            for lang in langs:
+                name = ESPEAK_PREFIX + lang
                 found[name] = VoiceInfo(name, None, None, lang, "espeak", len(variants) or 1, ESPEAK_RATE, "espeak")
         return found
 
@@ -207,10 +183,10 @@ class PiperTTS:
             if base in voices and variant in self._espeak_variants():
                 v = voices[base]
                 return VoiceInfo(name, None, None, v.language, "espeak", 1, ESPEAK_RATE, "espeak")
-        if name.startswith(ESPEAK_PREFIX) and not _espeak_exe():
+        if name.startswith(ESPEAK_PREFIX) and not _espeak_ready():
             raise EasyOWWError(
-                f"Voice {name!r} needs the espeak-ng program, which is not installed. "
-                "Install it (e.g. `sudo apt-get install espeak-ng`) or remove the voice from the config."
+                f"Voice {name!r} needs espeak-ng, which is not installed. "
+                "Run `pip install espeakng-loader` or remove the voice from the config."
             )
         installed = ", ".join(self.voice_names()) or "none"
         where = f" in {self.voices_dir}" if self.voices_dir else ""
@@ -236,8 +212,7 @@ class PiperTTS:
         return out
 
     def _espeak_variants(self) -> tuple[str, ...]:
-        exe = _espeak_exe()
-        return _espeak_catalog(exe, self.espeak_languages)[1] if exe else ()
+        return espeak_lib.variants()
 
     # --------------------------------------------------------------- loading
     def load(self, name: str) -> Any:
@@ -260,16 +235,21 @@ class PiperTTS:
         length_scale: float = 1.0,
         noise_scale: float = 0.667,
         noise_w: float = 0.8,
+        seed: int = 0,
     ) -> np.ndarray:
-        """Speak ``text``; float32 mono at 16 kHz (may be empty if the text has no sounds)."""
+        """Speak ``text``; float32 mono at 16 kHz (may be empty if the text has no sounds).
+
+        The same arguments (``seed`` included) always give the same audio."""
         if not text or not text.strip():
             raise EasyOWWError("Nothing to synthesise: the text is empty.")
         info = self.get_voice(voice)
         if info.engine == "espeak":
-            return self._espeak(text, info, speaker_id, length_scale, noise_scale, noise_w)
+            return self._espeak(text, info, speaker_id, length_scale, noise_scale, noise_w, seed)
         from piper.config import SynthesisConfig
 
         pv = self.load(voice)
+        if isinstance(pv.session, SeededSession):
+            pv.session.set_seed(seed)
         sid = None
         if info.num_speakers > 1:
             sid = int(speaker_id or 0) % info.num_speakers
@@ -285,43 +265,27 @@ class PiperTTS:
 
     def _espeak(
         self, text: str, info: VoiceInfo, speaker_id: int | None, length_scale: float, noise_scale: float,
-        noise_w: float,
+        noise_w: float, seed: int = 0,
     ) -> np.ndarray:
-        import io
-
-        import soundfile as sf
-
-        exe = _espeak_exe()
-        if not exe:
-            raise EasyOWWError(
-                f"Voice {info.name!r} needs espeak-ng, which is not installed. "
-                "Install it (`sudo apt-get install espeak-ng`) or leave espeak voices out."
-            )
         lang = info.language
         spec = info.name[len(ESPEAK_PREFIX):]
         if "+" not in spec:
             variants = self._espeak_variants()
             if variants and speaker_id is not None:
                 spec = f"{lang}+{variants[int(speaker_id) % len(variants)]}"
-        speed = int(np.clip(175.0 / max(length_scale, 0.3), 80, 450))
-        pitch = int(np.clip(50 + (noise_scale - 0.667) * 100, 0, 99))
+        # Ranges checked against every English accent x variant: a low pitch with a wide pitch range and a word
+        # gap crashes libespeak-ng (a segfault, e.g. en-gb-scotland+rob at pitch 29, range 86, gap 2).
+        speed = int(np.clip(175.0 / max(length_scale, 0.3), 80, 300))
+        pitch = int(np.clip(50 + (noise_scale - 0.667) * 100, 16, 84))
         rng = np.random.default_rng(zlib.crc32(f"{spec}|{noise_w:.4f}".encode()))
         gap = int(rng.integers(0, 4))  # word gap (10 ms units) varies rhythm a little
-        cmd = [exe, "-v", spec, "-s", str(speed), "-p", str(pitch), "-g", str(gap), "--stdin", "--stdout"]
-        try:
-            res = subprocess.run(cmd, input=_clean_text(text).encode("utf-8"), capture_output=True, timeout=60)
-        except (OSError, subprocess.SubprocessError) as exc:
-            raise EasyOWWError(f"espeak-ng failed for voice {info.name!r}: {exc}.") from None
-        if res.returncode != 0 or len(res.stdout) <= 44:
-            err = res.stderr.decode("utf-8", "replace").strip()[:200]
-            raise EasyOWWError(f"espeak-ng failed for voice {spec!r} ({err or 'no audio'}).")
-        data, rate = sf.read(io.BytesIO(res.stdout), dtype="float32")
-        if data.ndim > 1:
-            data = data.mean(axis=1)
+        pitch_range = int(rng.integers(40, 61))  # intonation a little flatter or livelier
+        lib = espeak_lib.library()
+        data = lib.synthesize(_clean_text(text), spec, speed, pitch, pitch_range, gap, seed)
         peak = float(np.max(np.abs(data))) if data.size else 0.0
         if peak > 1e-6:
             data = data / peak
-        return resample(data.astype(np.float32), int(rate), SAMPLE_RATE)
+        return resample(data.astype(np.float32), lib.rate, SAMPLE_RATE)
 
 
 def _clean_text(text: str) -> str:
@@ -350,8 +314,12 @@ def _load_piper(info: VoiceInfo, threads: int) -> Any:
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
     try:
-        session = ort.InferenceSession(str(info.path), sess_options=opts, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own exception types
+        seeded = seeded_model_bytes(info.path)
+        source = seeded if seeded is not None else str(info.path)
+        session: Any = ort.InferenceSession(source, sess_options=opts, providers=["CPUExecutionProvider"])
+        if seeded is not None:
+            session = SeededSession(session)
+    except Exception as exc:  # onnxruntime and onnx raise their own exception types
         raise EasyOWWError(
             f"Piper voice {info.name!r}: the model {info.path} cannot be loaded ({_first_line(exc)}). "
             "The download is probably incomplete or damaged; delete it and download the voice again."

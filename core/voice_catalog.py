@@ -368,3 +368,23 @@ def list_installed_voices(ws: Workspace) -> list[InstalledVoice]:
     if joe is not None and all(v.key != joe.key for v in out):
         out.append(joe)
     return out
+
+
+# The voice `easy-oww train` offers to fetch: 904 LibriTTS-R speakers, the largest offline lever on how well a
+# model hears voices it never trained on (a README install has one Piper voice and espeak-ng's accents).
+RECOMMENDED_VOICE = "en_US-libritts_r-medium"
+
+
+def has_multi_speaker_voice(ws: Workspace) -> bool:
+    """True when an installed Piper voice has several speakers."""
+    return any(v.num_speakers > 1 for v in list_installed_voices(ws))
+
+
+def install_recommended_voice(ws: Workspace, report: Reporter = null_report,
+                              cancel: CancelToken | None = None) -> Path:
+    """Download :data:`RECOMMENDED_VOICE` (checked, resumable) unless it is installed; its model path."""
+    catalog = load_catalog(ws, report=report)
+    voice = find_voice(catalog, RECOMMENDED_VOICE)
+    if is_installed(ws, voice):
+        return voice_paths(ws, voice.key)[0]
+    return install_voices(ws, [voice], report, cancel)[0]

@@ -192,8 +192,8 @@ def test_negative_passages_never_say_the_wake_word() -> None:
 def test_negative_speech_amount_scales_with_the_config() -> None:
     cfg = TrainingConfig.create_default("p", "hey jarvis")
     assert cfg.negative_speech_minutes == 0.0  # automatic
-    assert speech_passages(cfg, 1000) == 160  # ~67 minutes of 25 s passages
-    assert speech_passages(cfg, 24) == 4
+    assert speech_passages(cfg, 1000) == 240  # 100 minutes of 25 s passages
+    assert speech_passages(cfg, 24) == 6
     cfg.negative_speech_minutes = 10.0
     assert speech_passages(cfg, 1000) == speech_passages(cfg, 10) == 24
     cfg.negative_speech_minutes = 0.01
@@ -305,3 +305,42 @@ def test_passages_use_espeak_more_than_clips() -> None:
     assert sum(v != JOE for v in speech_v) == 10 * SPEECH_ESPEAK_SHARE > 10 * ESPEAK_SHARE
     assert set(speech_v) == {v.name for v in voices}
     assert speech_v == [voice_for_index(voices, i, 9, SPEECH_ESPEAK_SHARE)[0] for i in range(100)]
+
+
+def test_unseen_voice_set_uses_only_held_out_voices(tmp_path: Path) -> None:
+    """The unseen set: wake words and calibration speech + sounds in (voice, speaker) pairs never trained on."""
+    from core.clips import is_unseen
+
+    esp = PiperTTS(include_bundled=False, include_espeak=True, threads=1)
+    voices = esp.list_voices()[:2]
+    gen = ClipGenerator(tmp_path / "rec", tmp_path / "clips", seed=4, workers=1)
+    res = gen.generate_unseen("hey jarvis", voices, esp, 6, 5)
+    assert res["positives"] == 6 and res["voices"] and res["negative_minutes"] > 1.0
+    assert len(list(gen.unseen_negative_dir.glob("calsound_*.wav"))) == 1  # a fifth are everyday sounds
+    by_name = {v.name: v for v in voices}
+    for job in gen.plan_synthetic_clips("hey jarvis", voices, 6, "unseen", gen.unseen_positive_dir, "unseen", 53):
+        assert is_unseen(by_name[job.voice], job.speaker)
+    for job in gen.plan_synthetic_clips("hey jarvis", voices, 300):
+        assert not is_unseen(by_name[job.voice], job.speaker)
+    # The same seed plans the same set (espeak-ng itself varies a few milliseconds for some variants).
+    gen2 = ClipGenerator(tmp_path / "rec", tmp_path / "clips2", seed=4, workers=1)
+    assert [j.text for j in gen2.plan_speech_passages("hey jarvis", voices, 4, "unseen", gen2.unseen_negative_dir,
+                                                      "cal", 59)] == \
+        [j.text for j in gen.plan_speech_passages("hey jarvis", voices, 4, "unseen", gen.unseen_negative_dir,
+                                                  "cal", 59)]
+
+
+def test_home_passages_are_calmer_and_never_say_the_wake_word() -> None:
+    """Calibration passages (home mix) hold far fewer near misses than training passages; both are
+    deterministic, varied (generated sentences) and never contain the wake word."""
+    from core import phrases
+
+    def wake_hits(home: bool) -> int:
+        return sum(phrases.negative_passage("hey jarvis", 3, i, home=home).lower().count("jarvis") for i in range(40))
+
+    assert wake_hits(True) * 2 < wake_hits(False)
+    texts = [phrases.negative_passage("alexa", 3, i, home=True) for i in range(40)]
+    assert texts == [phrases.negative_passage("alexa", 3, i, home=True) for i in range(40)]
+    assert not any(phrases.contains_phrase(t, "alexa") for t in texts)
+    sentences = {s.strip() for t in texts for s in t.replace("?", ".").split(".") if len(s.split()) > 4}
+    assert len(sentences) > 150  # not one short list repeated

@@ -102,7 +102,7 @@ def test_det_curve_and_threshold_choice_on_crafted_scores():
     neg[[100, 1000]] = 0.85  # two false accepts at thresholds <= 0.85
     neg[[5000, 9000, 13000]] = 0.55  # three more at thresholds <= 0.55
     curve = E.det_curve(pos, [neg], negative_hours=1.0)
-    assert len(curve) == 99 and curve[0]["threshold"] == 0.01 and curve[-1]["threshold"] == 0.99
+    assert len(curve) == len(E.THRESHOLDS) and curve[0]["threshold"] == 0.01 and curve[-1]["threshold"] == 0.9999
     by_t = {r["threshold"]: r for r in curve}
     assert by_t[0.5]["recall"] == 0.8 and by_t[0.5]["false_accepts_per_hour"] == 5
     assert by_t[0.6]["recall"] == 0.8 and by_t[0.6]["false_accepts_per_hour"] == 2
@@ -118,6 +118,9 @@ def test_det_curve_and_threshold_choice_on_crafted_scores():
     # nothing can meet a target when every threshold fires too often -> 0.5, not met
     always = np.full(45000, 1.0)
     assert E.choose_threshold(E.det_curve(pos, [always], 1.0), 0.5) == (0.5, False)
+    # meeting the target only by detecting nothing is not a threshold either
+    loud = np.full(45000, 0.99999)
+    assert E.choose_threshold(E.det_curve(pos, [loud], 1.0), 0.5) == (0.5, False)
 
 
 # --------------------------------------------------------------------------- evaluation
@@ -132,7 +135,7 @@ def test_evaluation_phase_writes_model_card(exported):
     for k in ("recall", "false_accepts_per_hour", "recall_at_0_5", "fa_per_hour_at_0_5", "negative_hours"):
         assert isinstance(m[k], float)
     assert m["recall_at_0_5"] >= 0.8  # held-out "hey jarvis" clips, streamed in 80 ms frames
-    assert m["negative_hours"] > 0 and len(card["det_curve"]) == 99
+    assert m["negative_hours"] > 0 and len(card["det_curve"]) >= len(E.THRESHOLDS)
     # Minutes of negatives cannot calibrate a low threshold: it is never below openWakeWord's 0.5 then.
     assert m["negative_hours"] < E.MIN_CALIBRATION_HOURS and card["threshold"] >= 0.5
     lowest_ok, _ = E.choose_threshold(card["det_curve"], cfg.target_false_accepts_per_hour)
@@ -187,3 +190,64 @@ def test_evaluate_missing_model_is_clear(exported, tmp_path):
     project, cfg, _ = exported
     with pytest.raises(EasyOWWError, match="No model file"):
         E.evaluate_model(tmp_path / "nope.onnx", project, cfg)
+
+
+def test_unseen_voice_set_decides_threshold_and_headline_recall(exported, tmp_path):
+    """Clips in clips/unseen/ are embedded as live streams; evaluation reports their recall apart from the
+    training voices' and scores them exactly as openwakeword.Model streams them."""
+    import shutil
+
+    import soundfile as sf
+
+    from core.feature_models import locate_feature_models
+    from core.features import run_feature_phase, unseen_padding
+    from core.model_card import quality_statement
+
+    project, cfg, _ = exported
+    clips = project.clips_dir(cfg)
+    held = E.held_out_clips(project, cfg)
+    (clips / "unseen" / "positive").mkdir(parents=True, exist_ok=True)
+    (clips / "unseen" / "negative").mkdir(parents=True, exist_ok=True)
+    for i, rel in enumerate(held["positive"][:6]):
+        shutil.copy(clips / rel, clips / "unseen" / "positive" / f"unseen_{i:05d}.wav")
+    rng = np.random.default_rng(5)
+    sf.write(clips / "unseen" / "negative" / "cal_00000.wav",
+             (rng.standard_normal(16000 * 30) * 1500).astype(np.int16), 16000, subtype="PCM_16")
+    try:
+        run_feature_phase(project, cfg, null_report, None)
+        card = E.evaluate_model(project.model_path(cfg, ".onnx"), project, cfg, null_report, None,
+                                max_positive_clips=4)
+        m, on = card["metrics"], card["measured_on"]
+        assert on["recall"] == "unseen voices" and on["unseen_positive_items"] == 6
+        assert on["unseen_negative_hours"] == pytest.approx((30 * 12.5 + 18.75 - 9 - 15) * 0.08 / 3600, rel=0.02)
+        assert 0.0 <= m["recall_unseen_voices"] <= 1.0 and "recall_training_voices" in m
+        assert m["recall"] == m["recall_unseen_voices"]
+        # Parity with openwakeword.Model streaming the same padded audio.
+        scorer = E.StreamScorer(project.model_path(cfg, ".onnx"), locate_feature_models(None))
+        score = X.onnx_scorer(project.model_path(cfg, ".onnx"))
+        unseen = E.load_unseen(project.features_dir(cfg), "positive")
+        for i in range(3):
+            rel = f"unseen/positive/unseen_{i:05d}.wav"
+            lead, tail = unseen_padding(cfg.seed, rel, True)
+            x, _ = sf.read(clips / rel, dtype="int16")
+            audio = np.clip(np.round(np.concatenate([lead, x.astype(np.float32), tail])), -32768, 32767)
+            scorer.reset()
+            live = scorer.scores(audio.astype(np.int16))
+            assert float(E.stream_scores(score, unseen[i]).max()) == pytest.approx(float(live.max()), abs=0.02)
+        text = " ".join(quality_statement(card))
+        assert "unseen voices" in text and "WARNING: only" in text  # minutes of negatives: flagged
+    finally:
+        shutil.rmtree(clips / "unseen", ignore_errors=True)
+        run_feature_phase(project, cfg, null_report, None)
+
+
+def test_quality_statement_warns_without_unseen_voices():
+    from core.model_card import quality_statement
+
+    res = {"threshold": 0.5, "target_false_accepts_per_hour": 0.5, "threshold_meets_target": False,
+           "metrics": {"recall": 0.9, "false_accepts_per_hour": 3.0, "negative_hours": 2.5,
+                       "recall_training_voices": 0.9}, "measured_on": {"positive_clips": 10}}
+    lines = quality_statement(res)
+    assert any(line.startswith("WARNING: no voices could be kept out") for line in lines)
+    assert any("no threshold met the false-accept target" in line for line in lines)
+    assert not any("WARNING: only" in line for line in lines)  # 2.5 h is enough

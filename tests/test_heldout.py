@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import glob
 import json
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -129,3 +131,168 @@ def test_builder_writes_a_resumable_cached_set_the_reference_detects(tmp_path):
     assert (tmp_path / "embeddings").is_dir()
     again = quality.load_embeddings(tmp_path, m, log=logs.append)  # from the cache
     np.testing.assert_array_equal(again["positive"][0], embs["positive"][0])
+
+
+# ------------------------------------------------------------------------------- words and splits
+def test_word_table_gives_each_split_its_own_near_misses_names_and_commands():
+    dev, test = heldout.SPLITS["dev"], heldout.SPLITS["test"]
+    assert dev.seed == 20250917 and test.seed != dev.seed
+    assert not set(dev.names) & set(test.names) and not set(dev.commands) & set(test.commands)
+    assert test.frozen and not dev.frozen
+    for label, w in heldout.WORDS.items():
+        assert w.label == label and len(w.near_dev) >= 12 and len(w.near_test) >= 12
+        assert w.near_miss("dev") != w.near_miss("test")
+        assert not set(w.near_dev) & set(w.near_test), label
+        # no near miss says the wake word itself
+        for phrase in w.near_dev + w.near_test:
+            assert not re.search(rf"\b{heldout._phrase_regex(w.spoken)}\b", phrase), phrase
+    # dev "hey jarvis" is the set as it was
+    jarvis = heldout.wake_word("Hey_Jarvis")
+    assert jarvis.forms == heldout.WAKE_FORMS and list(jarvis.near_dev) == heldout.NEAR_MISS
+    assert list(dev.names) == heldout.NAMES and list(dev.commands) == heldout.COMMANDS
+    # "hey mycroft" is said as "hey my croft" (what the pretrained model heard) but labelled as the word
+    myc = heldout.wake_word("hey mycroft")
+    assert (myc.label, myc.spoken, myc.slug) == ("hey mycroft", "hey my croft", "hey_mycroft")
+    assert all("my croft" in f.lower() for f in myc.forms)
+
+
+def test_phrases_outside_the_table_get_generated_near_misses_per_split():
+    w = heldout.wake_word("  Hey  Computer ")
+    assert (w.label, w.spoken, w.reference) == ("hey computer", "hey computer", None)
+    assert len(w.near_dev) >= 8 and len(w.near_test) >= 8 and not set(w.near_dev) & set(w.near_test)
+    assert "hey computer" not in w.near_dev + w.near_test
+    assert heldout.wake_word("okay nabu").reference == "okay_nabu"  # pyopen-wakeword has one of that name
+
+
+def test_references_and_projects_per_word():
+    import quality
+
+    assert quality.reference_for("alexa")[1].name == "alexa.tflite"
+    assert quality.reference_for("hey mycroft")[1].name == "hey_mycroft.tflite"
+    assert quality.reference_for("hey jarvis") == (quality.REFERENCE_LABEL, ss.reference_model_path("hey_jarvis"))
+    assert quality.reference_for("hey computer") is None
+    assert quality.project_name("hey mycroft") == "hey_mycroft" and quality.project_name("alexa", True) == "alexa_quick"
+    title = quality.table_title("alexa", "test")
+    assert "'alexa'" in title and "test split" in title and "frozen" in title
+    assert quality.format_table([], title).splitlines()[0] == title
+
+
+def test_require_parity_without_a_reference_is_refused_before_training(capsys):
+    import quality
+
+    with pytest.raises(SystemExit) as exc:
+        quality.main(["--word", "hey computer", "--require-parity", "--skip-train"])
+    assert exc.value.code == 2 and "has none" in capsys.readouterr().err
+
+
+def test_cache_layout_and_legacy_spec_record():
+    root = heldout.CACHE_ROOT
+    assert heldout.default_cache("dev", "hey jarvis") == root / "heldout" == heldout.DEFAULT_CACHE
+    assert heldout.default_negatives("dev") == root / "heldout"
+    assert heldout.default_cache("dev", "alexa") == root / "heldout_dev_alexa"
+    assert heldout.default_cache("test", "hey mycroft") == root / "heldout_test_hey_mycroft"
+    assert heldout.default_negatives("test") == root / "heldout_test_negatives"
+    # dev "hey jarvis" records its spec as before words and splits existed, so built sets stay valid
+    assert set(heldout._spec_dict(heldout.Spec())) == {
+        "positives_per_voice", "commands_per_voice", "near_miss_reps", "negative_minutes", "part_seconds", "seed",
+        "voices", "near_miss", "rooms", "corpus"}
+    assert heldout.Spec.for_split("dev") == heldout.Spec()
+    t = heldout.Spec.for_split("test", "alexa")
+    assert (t.seed, t.word, t.sounds) == (heldout.SPLITS["test"].seed, "alexa", tuple(heldout.SOUND_PACKAGES))
+    assert heldout._spec_dict(t)["split"] == "test"
+
+
+def test_the_test_split_is_frozen():
+    """The test split is only for reporting. Change nothing in its definition: make a new split instead."""
+    assert heldout.split_fingerprint("test") == "e0449c65a05c36ca"
+    assert {w: heldout.split_fingerprint("test", w) for w in ("hey jarvis", "alexa", "hey mycroft")} == {
+        "hey jarvis": "f71ceac5269dd678", "alexa": "3bebc6b1e7119cae", "hey mycroft": "6290ca26cf57912f"}
+
+
+def test_test_split_phrases_are_not_training_phrases():
+    """Training's own adversarial phrases (core.phrases) must not name the test split's near misses or names:
+    if this fails after a change to core/phrases.py, take the phrase out of training (the test split is frozen)."""
+    from core import phrases
+
+    for w in heldout.WORDS.values():
+        trained: set[str] = set()
+        for seed in (0, 1234):
+            for texts in phrases.adversarial_categories(w.label, seed).values():
+                trained |= {phrases.normalize_text(t) for t in texts}
+        assert not [p for p in w.near_test if phrases.normalize_text(p) in trained], w.label
+        assert not [n for n in heldout.TEST_NAMES if f"hey {n}" in trained], w.label
+
+
+def test_training_code_never_reads_the_evaluation_only_material():
+    root = BENCH.parent
+    pattern = re.compile(r"/usr/share/sounds|/usr/share/doc|common-licenses|festvox|text2wave|\bflite\b|"
+                         r"pydoc_data|heldout|pyopen_wakeword")
+    hits = [f"{p.relative_to(root)}: {m.group(0)}" for d in ("core", "easy_oww_tui") for p in (root / d).rglob("*.py")
+            for m in [pattern.search(p.read_text(encoding="utf-8"))] if m]
+    assert not hits
+
+
+def test_a_phrase_in_the_shared_text_gets_a_negative_stream_of_its_own(tmp_path):
+    shared = tmp_path / "neg"
+    shared.mkdir()
+    spec = heldout.Spec.for_split("test", "hey computer", corpus="small")
+    record = {"split": "test", "seed": spec.seed, "corpus": "small", "terms": [],
+              "definition": heldout.split_fingerprint("test"),
+              "texts": ["Hey, computer: what time is it?", "nothing here"], "babble": ["hey james"]}
+    (shared / "corpus.json").write_text(json.dumps(record))
+    b = heldout.Builder(tmp_path / "w", spec, 1, lambda s: None, shared)
+    assert b._choose_negative_root() == tmp_path / "w" and b.neg_terms
+    cleaned = heldout.redact(record["texts"], heldout.terms_pattern(heldout.SHARED_TERMS + b.neg_terms))
+    assert "computer" not in cleaned[0] and "what time is it?" in cleaned[0] and cleaned[1] == "nothing here"
+    other = heldout.Builder(tmp_path / "w2", heldout.Spec.for_split("test", "hey toaster", corpus="small"), 1,
+                            lambda s: None, shared)
+    assert other._choose_negative_root() == shared and not other.neg_terms
+    table = heldout.Builder(tmp_path / "w3", heldout.Spec.for_split("test", "alexa"), 1, lambda s: None, shared)
+    assert table._choose_negative_root() == shared  # table words never occur in any stream
+
+
+@needs_flite
+def test_tiny_alexa_test_split_shares_its_negative_stream_with_other_words(tmp_path):
+    sounds = ("sound-theme-freedesktop",) if glob.glob(heldout.SOUND_PACKAGES["sound-theme-freedesktop"]) else ()
+    kw = {"positives_per_voice": 1, "commands_per_voice": 1, "near_miss_reps": 1, "negative_minutes": 0.5,
+          "part_seconds": 15.0, "voices": ("flite:slt",), "rooms": 2, "corpus": "small", "sounds": sounds}
+    spec = heldout.Spec.for_split("test", "alexa", near_miss=("alexia",), **kw)
+    logs: list[str] = []
+    m = heldout.build_heldout(tmp_path / "alexa", spec, workers=1, log=logs.append, negatives=tmp_path / "neg")
+    assert (m["word"], m["split"], m["frozen"], m["reference"]) == ("alexa", "test", True, "alexa")
+    assert m["counts"] == {"positive": 3, "near_miss": 2, "negative": 2}
+    assert m["roots"] == {"negative": "../neg"} and not (tmp_path / "alexa" / "negative").exists()
+    assert all("alexa" in it["text"].lower() for it in m["items"]["positive"])
+    assert any(it["group"] == "command" and it["text"].split(", ")[1] in heldout.TEST_COMMANDS
+               for it in m["items"]["positive"])
+    assert all("f0" in it for it in m["items"]["positive"])  # the test split moves the intonation target
+    for cat in m["items"]:
+        for it in m["items"][cat]:
+            assert heldout.item_path(tmp_path / "alexa", m, cat, it["file"]).is_file()
+    neg = [heldout.item_path(tmp_path / "alexa", m, "negative", it["file"]) for it in m["items"]["negative"]]
+    assert all(it["file"].endswith(f"_{heldout.SPLITS['test'].seed}.wav") for it in m["items"]["negative"])
+    mtimes = [p.stat().st_mtime_ns for p in neg]
+    assert (tmp_path / "neg" / "definition.txt").read_text().strip() == heldout.split_fingerprint("test")
+    assert (tmp_path / "alexa" / "definition.txt").read_text().strip() == heldout.split_fingerprint("test", "alexa")
+
+    # a second word reuses the stream: only its own items are built
+    m2 = heldout.build_heldout(tmp_path / "myc", heldout.Spec.for_split("test", "hey mycroft", near_miss=("hey my cat",),
+                                                                        **{**kw, "commands_per_voice": 0}),
+                               workers=1, log=logs.append, negatives=tmp_path / "neg")
+    assert m2["items"]["negative"] == m["items"]["negative"]
+    assert [p.stat().st_mtime_ns for p in neg] == mtimes
+    assert {it["text"] for it in m2["items"]["positive"]} <= set(heldout.wake_word("hey mycroft").forms)
+
+    # a folder built under another definition of the frozen split is refused
+    (tmp_path / "myc" / "definition.txt").write_text("0123456789abcdef\n")
+    with pytest.raises(RuntimeError, match="another definition"):
+        heldout.build_heldout(tmp_path / "myc", heldout.Spec.for_split("test", "hey mycroft", **kw),
+                              workers=1, log=logs.append, negatives=tmp_path / "neg")
+
+    import quality
+
+    embs = quality.load_embeddings(tmp_path / "alexa", m, log=logs.append)
+    assert (tmp_path / "neg" / "embeddings").is_dir()  # the shared stream's embeddings live with it
+    res = quality.evaluate(ss.load_head(quality.reference_for("alexa")[1]), m, embs, "alexa")
+    assert res["positives"] == 3 and set(res["recall_by_voice_at_0.5"]) == {"flite:slt"}
+    assert res["negative_hours"] == pytest.approx(30 / 3600, abs=1e-3)

@@ -221,3 +221,36 @@ def test_download_voices_offline_fails_fast(ws):
     assert r.exit_code == 1
     assert "offline" in r.output and "bundled joe voice, simulated rooms, generated noise" in r.output
     assert "Traceback" not in r.output
+
+
+def test_train_offers_the_recommended_multi_speaker_voice(hub, ws, capsys):
+    """`train --get-voice` fetches en_US-libritts_r-medium (checked download from the hub); without the flag a
+    non-interactive run only prints a tip; once installed nothing is offered again."""
+    from core.config import TrainingConfig
+    from easy_oww_tui.cli.pipeline_cmds import offer_recommended_voice
+
+    build_catalog(hub)
+    cfg = TrainingConfig(wake_word="hey jarvis", project_name="p")
+    assert not vc.has_multi_speaker_voice(ws)
+    assert offer_recommended_voice(ws, cfg, None, interactive=False) is False
+    assert "--get-voice" in capsys.readouterr().out and not list(ws.voices_dir.glob("*.onnx"))
+    assert offer_recommended_voice(ws, cfg, True, interactive=False) is True
+    model = ws.voices_dir / f"{vc.RECOMMENDED_VOICE}.onnx"
+    files = voice_files("en_US", "libritts_r", "medium", 904)
+    assert model.read_bytes() == files[f"en/en_US/libritts_r/medium/{vc.RECOMMENDED_VOICE}.onnx"]
+    assert vc.has_multi_speaker_voice(ws)
+    n_requests = len(hub.requests) if hasattr(hub, "requests") else None
+    assert offer_recommended_voice(ws, cfg, None, interactive=True) is True  # installed: no question asked
+    if n_requests is not None:
+        assert len(hub.requests) == n_requests
+
+
+def test_get_voice_offline_trains_on(ws, monkeypatch, capsys):
+    from core.config import TrainingConfig
+    from easy_oww_tui.cli.pipeline_cmds import offer_recommended_voice
+
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{closed_port()}")
+    cfg = TrainingConfig(wake_word="hey jarvis", project_name="p")
+    assert offer_recommended_voice(ws, cfg, True, interactive=False) is False
+    out = capsys.readouterr().out
+    assert "Could not download en_US-libritts_r-medium" in out and "training with the installed voices" in out

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import click
+from rich.markup import escape
 
 from easy_oww_tui.cli.common import friendly_errors, get_workspace, rich_reporter, workspace_option
 
@@ -53,6 +56,8 @@ def _print_summary(summary, workspace_root: Path) -> None:
             if "recall_at_0_5" in m:
                 parts.append(f"recall@0.5 {m['recall_at_0_5']:.3f}")
             console.print("Metrics (at the threshold): " + ", ".join(parts))
+        for line in summary.statement:
+            console.print(("[yellow]" if line.startswith("WARNING") else "") + escape(line))
         from core.feature_models import feature_models_for
         from core.projects import Workspace
 
@@ -105,12 +110,45 @@ def generate_cmd(name: str, force: bool, verbose: bool, workspace: str | None) -
 @click.option("--verbose", "-v", is_flag=True, help="Show every log line.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None,
               help="Where to train (default: the config's device, auto = CUDA when present).")
+@click.option("--get-voice/--no-get-voice", "get_voice", default=None,
+              help="Download the recommended multi-speaker Piper voice (en_US-libritts_r-medium, 904 speakers, "
+                   "~78 MB) before training (default: ask in a terminal when no multi-speaker voice is installed).")
 @workspace_option
 @friendly_errors
-def train_cmd(name: str, resume: bool, force: bool, verbose: bool, device: str | None,
+def train_cmd(name: str, resume: bool, force: bool, verbose: bool, device: str | None, get_voice: bool | None,
               workspace: str | None) -> None:
     """Train NAME end to end: clips -> augmentation -> features -> training -> ONNX -> evaluation."""
+    ws = get_workspace(workspace)
+    offer_recommended_voice(ws, ws.project(name).load_config(), get_voice,
+                            interactive=sys.stdin.isatty() and sys.stdout.isatty())
     _run(name, workspace, resume=resume, force=force, verbose=verbose, phases=None, device=device)
+
+
+def offer_recommended_voice(ws: Any, cfg: Any, choice: bool | None, interactive: bool) -> bool:
+    """Fetch the recommended multi-speaker voice when asked (``choice``) or when the user says yes; True if
+    it is installed afterwards. Offline or on a failed download training goes on with the installed voices."""
+    from core import voice_catalog as vc
+    from core.errors import EasyOWWError
+
+    if cfg.voices or choice is False or vc.has_multi_speaker_voice(ws):
+        return vc.has_multi_speaker_voice(ws)
+    if choice is None:
+        if not interactive:
+            click.echo(f"Tip: `easy-oww train NAME --get-voice` downloads {vc.RECOMMENDED_VOICE} (904 speakers, "
+                       "~78 MB): models then hear voices they never trained on much better.")
+            return False
+        if not click.confirm(f"Download the multi-speaker voice {vc.RECOMMENDED_VOICE} (904 speakers, ~78 MB)? "
+                             "Models trained with it hear other people's voices much better", default=True):
+            return False
+    try:
+        with rich_reporter() as report:
+            vc.install_recommended_voice(ws, report)
+    except EasyOWWError as exc:
+        click.secho(f"Could not download {vc.RECOMMENDED_VOICE} ({exc}); training with the installed voices.",
+                    fg="yellow")
+        return False
+    click.secho(f"Installed {vc.RECOMMENDED_VOICE}: its speakers join the training voices.", fg="green")
+    return True
 
 
 @click.command("eval")

@@ -1,0 +1,133 @@
+"""espeak-ng through its C library (the ``espeakng-loader`` wheel): many voices, no system package.
+
+``espeakng-loader`` ships ``libespeak-ng.so`` and its voice data. The library keeps one global synthesiser
+per process, so calls are serialised with a lock; clip generation runs several worker processes, each with
+its own copy. Audio comes back as float32 at the library's rate (22,050 Hz).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from core.errors import EasyOWWError
+
+AUDIO_OUTPUT_SYNCHRONOUS = 2
+CHARS_UTF8 = 1
+ESPEAK_RATE, ESPEAK_VOLUME, ESPEAK_PITCH, ESPEAK_RANGE, ESPEAK_WORDGAP = 1, 2, 3, 4, 7
+# English accents in espeak-ng's data (language ids as espeak names them).
+ENGLISH_ACCENTS = ("en-us", "en", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd",
+                   "en-029", "en-us-nyc")
+# Variants that do not sound like a person saying a wake word.
+SKIP_VARIANTS = frozenset({"demonic", "whisper", "whisperf", "croak", "unirobot", "anikarobot"})
+
+_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
+
+
+def _paths() -> tuple[Path, Path] | None:
+    try:
+        import espeakng_loader
+    except ImportError:
+        return None
+    lib, data = Path(espeakng_loader.get_library_path()), Path(espeakng_loader.get_data_path())
+    return (lib, data) if lib.is_file() and data.is_dir() else None
+
+
+def available() -> bool:
+    """True when the bundled espeak-ng library and its data are installed."""
+    return _paths() is not None
+
+
+@lru_cache(maxsize=1)
+def variants() -> tuple[str, ...]:
+    """Usable voice variants (``!v`` files), sorted; empty without the library."""
+    p = _paths()
+    if p is None:
+        return ()
+    folder = p[1] / "voices" / "!v"
+    names = sorted(f.name for f in folder.iterdir() if f.is_file()) if folder.is_dir() else []
+    return tuple(n for n in names if n.lower() not in SKIP_VARIANTS and " " not in n)
+
+
+class EspeakLibrary:
+    """One process's espeak-ng synthesiser (use :func:`library`)."""
+
+    def __init__(self) -> None:
+        p = _paths()
+        if p is None:
+            raise EasyOWWError(
+                "espeak-ng voices need the espeakng-loader package, which is not installed. "
+                "Run `pip install espeakng-loader` (it ships espeak-ng; no system package needed)."
+            )
+        try:
+            self._lib = ctypes.CDLL(str(p[0]))
+        except OSError as exc:
+            raise EasyOWWError(f"The espeak-ng library {p[0]} cannot be loaded ({exc}). "
+                               "Reinstall it: `pip install --force-reinstall espeakng-loader`.") from None
+        lib = self._lib
+        lib.espeak_Initialize.restype = ctypes.c_int
+        lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+        lib.espeak_SetSynthCallback.argtypes = [_CALLBACK]
+        lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+        lib.espeak_SetVoiceByName.restype = ctypes.c_int
+        lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+        lib.espeak_SetParameter.restype = ctypes.c_int
+        lib.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint,
+                                     ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
+        lib.espeak_Synth.restype = ctypes.c_int
+        self._seedable = hasattr(lib, "espeak_ng_SetRandSeed")
+        if self._seedable:
+            lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
+        self.rate = int(lib.espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, str(p[1]).encode(), 0))
+        if self.rate <= 0:
+            raise EasyOWWError(f"espeak-ng could not start with its data in {p[1]}. "
+                               "Reinstall it: `pip install --force-reinstall espeakng-loader`.")
+        self._chunks: list[np.ndarray] = []
+        self._cb = _CALLBACK(self._collect)  # keep a reference: the library calls it
+        lib.espeak_SetSynthCallback(self._cb)
+        self._lock = threading.Lock()
+
+    def _collect(self, wav: ctypes.POINTER(ctypes.c_short), n: int, _events: ctypes.c_void_p) -> int:
+        if n > 0 and wav:
+            self._chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).astype(np.float32) / 32768.0)
+        return 0
+
+    def synthesize(self, text: str, voice: str, speed: int = 175, pitch: int = 50, pitch_range: int = 50,
+                   word_gap: int = 0, seed: int = 0) -> np.ndarray:
+        """Speak ``text`` with ``voice`` (e.g. ``en-us+m3``); float32 mono at :attr:`rate`."""
+        data = text.encode("utf-8")
+        with self._lock:
+            if self._lib.espeak_SetVoiceByName(voice.encode()) != 0:
+                raise EasyOWWError(f"espeak-ng has no voice {voice!r}.")
+            for param, value in ((ESPEAK_RATE, speed), (ESPEAK_PITCH, pitch), (ESPEAK_RANGE, pitch_range),
+                                 (ESPEAK_WORDGAP, word_gap), (ESPEAK_VOLUME, 100)):
+                self._lib.espeak_SetParameter(param, int(value), 0)
+            # espeak-ng draws random numbers (some variants' voicing) and carries some state from one utterance
+            # into the next: seed it, speak twice and keep the second, so the audio depends only on the
+            # arguments (costs little: espeak-ng runs hundreds of times faster than real time).
+            for _ in range(2):
+                if self._seedable:
+                    self._lib.espeak_ng_SetRandSeed(int(seed))
+                self._chunks = []
+                err = self._lib.espeak_Synth(data, len(data) + 1, 0, 0, 0, CHARS_UTF8, None, None)
+            chunks, self._chunks = self._chunks, []
+        if err != 0:
+            raise EasyOWWError(f"espeak-ng failed to speak {text[:40]!r} with voice {voice!r} (error {err}).")
+        return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+
+
+_LIBRARY: EspeakLibrary | None = None
+_LIBRARY_LOCK = threading.Lock()
+
+
+def library() -> EspeakLibrary:
+    """This process's synthesiser, started on first use."""
+    global _LIBRARY
+    with _LIBRARY_LOCK:
+        if _LIBRARY is None:
+            _LIBRARY = EspeakLibrary()
+        return _LIBRARY
