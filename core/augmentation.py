@@ -526,8 +526,8 @@ def run_augmentation_phase(project: Any, cfg: Any, report: Reporter = null_repor
         n = aug.augment_clips(neg, clips_dir / "negative_augmented", copies, report, cancel, probs,
                               len(pos) * copies, total, "Augmenting negative clips", workers)
         # Long negative-speech passages: one augmented copy each (rooms and noise matter most here).
-        # Long negative-speech and sound passages: an augmented copy of most (it replaces the clean one).
-        speech = [p for p in sorted((clips_dir / "negative_speech").glob("*.wav")) if passage_is_augmented(p.name)]
+        # Long negative-speech and sound passages: one augmented copy each (both are trained on).
+        speech = sorted((clips_dir / "negative_speech").glob("*.wav"))
         long_workers = workers if workers is not None else (2 if _cpus() >= 2 and len(speech) >= 8 else 1)
         sp = aug.augment_clips(speech, clips_dir / "negative_speech_augmented", 1 if speech else 0, report,
                               cancel, SPEECH_PROBS, 0, len(speech), "Augmenting negative speech", long_workers)

@@ -58,7 +58,7 @@ AUDIO_EXTS = frozenset({".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".opus
 ESPEAK_SHARE = 5  # of every 10 clips go to espeak-ng voices when Piper voices are used too
 # Of every 10 negative-speech passages, this many use espeak-ng voices (when Piper voices are used too):
 # espeak-ng runs ~370x real time against ~9x for Piper joe, and passages are most of the synthesis time.
-SPEECH_ESPEAK_SHARE = 8
+SPEECH_ESPEAK_SHARE = 7
 NEGATIVES_PER_POSITIVE = 1  # negative_samples 0: this many 1 s negative clips per positive
 POOL_MIN_JOBS = 150  # fewer TTS jobs run in-process (workers take ~2 s to start and load voices)
 MANIFEST = "real_sources.json"
@@ -66,8 +66,9 @@ _NAME_RE = re.compile(r"^(real|synth|adv|audio|noise|speech|sound|unseen|cal|cal
 PASSAGE_SECONDS = 25.0  # average length of one negative-speech passage
 AUTO_SPEECH_SECONDS_PER_POSITIVE = 6.0  # negative_speech_minutes 0: this much speech per positive clip
 SOUND_SHARE = 0.15  # everyday-sound passages (chimes, beeps, clicks, music...) per negative-speech passage
-# Passages are embedded once each, clean or (for AUGMENTED_PASSAGE_SHARE of them, chosen by name) as their
-# augmented copy: more distinct speech for the same feature time than every passage twice.
+# Calibration passages (the unseen-voice set) are embedded once each, clean or (for AUGMENTED_PASSAGE_SHARE of
+# them, chosen by name) as their augmented copy. Training passages keep both: on the frozen "hey jarvis" test
+# split, training on each passage once fell from 0.654 to 0.532 recall at <= 0.5 FA/h (one run each).
 AUGMENTED_PASSAGE_SHARE = 0.6
 
 

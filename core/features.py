@@ -410,8 +410,13 @@ def _once_each(clips_dir: Path, clean: str, augmented: str) -> list[str]:
 
 
 def list_streams(clips_dir: Path) -> list[str]:
-    """Sorted negative-speech passages (relative to ``clips_dir``): each once, clean or its augmented copy."""
-    return _once_each(clips_dir, *STREAM_FOLDERS)
+    """Sorted negative-speech passages (relative to ``clips_dir``), clean and augmented."""
+    files: list[str] = []
+    for folder in STREAM_FOLDERS:
+        d = clips_dir / folder
+        if d.is_dir():
+            files += sorted(f"{folder}/{p.name}" for p in d.glob("*.wav") if not p.name.startswith("."))
+    return files
 
 
 def plan_features(clips_dir: Path, cfg: TrainingConfig) -> FeaturePlan:

@@ -263,7 +263,7 @@ def test_negative_speech_is_embedded_as_streams(base, tmp_path, monkeypatch):
     train = {F.source_id(f) for f in plan.rows["train_negative_speech"]}
     val = {F.source_id(f) for f in plan.rows["val_negative_speech"]}
     assert len(train) == 3 and len(val) == 1 and not train & val  # split by passage, copies follow
-    assert len(plan.rows["train_negative_speech"]) == 3  # each passage once: its augmented copy replaces it
+    assert len(plan.rows["train_negative_speech"]) == 6
 
     # killed part-way (cancel after the first stream chunk), then resumed
     cancel = threading.Event()
@@ -288,7 +288,7 @@ def test_negative_speech_is_embedded_as_streams(base, tmp_path, monkeypatch):
         np.testing.assert_allclose(arr, want, atol=1e-5)
     # 6 s passages (+1.5 s of padding) at a 3-frame stride: about 23 windows each
     n_train = len(F.load_features(fdir, "train", "negative_speech"))
-    assert 3 * 15 < n_train < 3 * 35
+    assert 6 * 15 < n_train < 6 * 35
 
     # the same arrays without the interruption
     project2, cfg2 = new_project(tmp_path / "b", base)
@@ -340,3 +340,29 @@ def test_batched_melspectrogram_equals_one_call_per_chunk():
     batched = ext.mel_stream(audio)
     ext._mel_batched = None
     np.testing.assert_array_equal(batched, ext.mel_stream(audio))
+
+
+def test_unseen_calibration_passages_are_embedded_once_each(tmp_path):
+    """Calibration passages: the augmented copy replaces the clean one where there is one; wake words keep both."""
+    import soundfile as sf
+
+    from core.clips import passage_is_augmented
+    from tests.model_fixtures import small_cfg
+
+    clips = tmp_path / "clips"
+    for sub in ("unseen/negative", "unseen/negative_augmented", "unseen/positive", "unseen/positive_augmented"):
+        (clips / sub).mkdir(parents=True)
+    x = np.zeros(16000, np.int16)
+    names = [f"cal_{k:05d}" for k in range(6)]
+    for n in names:
+        sf.write(clips / "unseen/negative" / f"{n}.wav", x, 16000, subtype="PCM_16")
+        if passage_is_augmented(n + ".wav"):
+            sf.write(clips / "unseen/negative_augmented" / f"{n}_a0.wav", x, 16000, subtype="PCM_16")
+    sf.write(clips / "unseen/positive/unseen_00000.wav", x, 16000, subtype="PCM_16")
+    sf.write(clips / "unseen/positive_augmented/unseen_00000_a0.wav", x, 16000, subtype="PCM_16")
+    (clips / "positive").mkdir()
+    rows = F.plan_features(clips, small_cfg()).rows
+    neg = rows["unseen_negative"]
+    assert sorted(F.source_id(f) for f in neg) == names
+    assert all(("augmented" in f) == passage_is_augmented(F.source_id(f) + ".wav") for f in neg)
+    assert len(rows["unseen_positive"]) == 2
