@@ -445,7 +445,7 @@ _HOME_WEIGHTS = {
 
 def negative_passage(wake_word: str, seed: int, index: int, min_words: int = 45, max_words: int = 80,
                      home: bool = False) -> str:
-    """A long (~20-30 s spoken) negative passage: everyday sentences (half from a fixed list, half generated),
+    """A long (~20-30 s spoken) negative passage: everyday sentences (with ``home``, half of them generated),
     "hey <word>" sequences, near misses, word strings and dictionary words, never containing the wake word.
     ``home``: the calmer mix used to calibrate the threshold.
 
@@ -467,7 +467,7 @@ def negative_passage(wake_word: str, seed: int, index: int, min_words: int = 45,
         cat = names[int(rng.choice(len(names), p=weights))]
         if cat == "dictionary":
             piece = " ".join(dictionary[int(i)] for i in rng.integers(0, len(dictionary), int(rng.integers(2, 7))))
-        elif cat == "sentence" and rng.random() < 0.5:
+        elif cat == "sentence" and home and rng.random() < 0.5:  # generated talk: calibration passages only
             piece = sentence(rng)
         else:
             pool = cats[cat]

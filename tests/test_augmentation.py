@@ -113,7 +113,7 @@ def test_gain_pitch_stretch_rir(aug: AudioAugmenter) -> None:
     x = _speechlike(peak=0.3)
     gains = [20 * np.log10(_rms(aug.augment(x, rng=np.random.default_rng(i), **{**OFF, "gain_prob": 1.0})) / _rms(x))
              for i in range(40)]
-    assert -20.01 <= min(gains) and max(gains) <= 4.01 and max(gains) - min(gains) > 10
+    assert -6.01 <= min(gains) and max(gains) <= 6.01 and max(gains) - min(gains) > 6
     # Pitch: +2 semitones moves a 400 Hz tone to ~449 Hz, same duration.
     t = np.arange(SAMPLE_RATE) / SAMPLE_RATE
     tone = (0.5 * np.sin(2 * np.pi * 400 * t)).astype(np.float32)
