@@ -267,12 +267,16 @@ def evaluate_model(
         stream_hours = len(neg_scores) * FRAME_SECONDS / 3600
     stream_seconds = time.monotonic() - t_stream
 
+    from core.export import onnx_scorer
+
+    fdir = project.features_dir(cfg)
+    unseen_pos, unseen_neg = load_unseen(fdir, "positive"), load_unseen(fdir, "negative")
+    # One batched session scores every precomputed window (validation features, the unseen-voice set).
+    score = onnx_scorer(model_path) if bank is not None or (unseen_pos and unseen_neg) else None
+
     vf_hours = 0.0
     vf_scores = None
     if bank is not None:
-        from core.export import onnx_scorer
-
-        score = onnx_scorer(model_path)
         parts_s = []
         for blk in bank.iter_blocks(16384):
             check_cancel(cancel)
@@ -284,14 +288,9 @@ def evaluate_model(
 
     # The unseen-voice set: wake words and 2 h of speech and sounds in voices never trained on. When it is
     # there, it decides the threshold and the headline recall; the in-voice validation clips are reported apart.
-    from core.export import onnx_scorer
-
-    fdir = project.features_dir(cfg)
-    unseen_pos, unseen_neg = load_unseen(fdir, "positive"), load_unseen(fdir, "negative")
     unseen_hours = 0.0
     unseen_max = np.zeros(0, np.float32)
     if unseen_pos and unseen_neg:
-        score = onnx_scorer(model_path)
         unseen_max = np.array([float(stream_scores(score, e).max(initial=0.0)) for e in unseen_pos], np.float32)
         for e in unseen_neg:
             check_cancel(cancel)

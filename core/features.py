@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from core.clips import UNSEEN_DIR
 from core.config import TrainingConfig
 from core.errors import AudioError, EasyOWWError
 from core.events import Progress, Reporter, StageFinished, StageStarted, check_cancel, log, warn
@@ -58,7 +59,6 @@ CLIP_FOLDERS = {
 }
 _AUG_SUFFIX = re.compile(r"_a\d+$")
 UNSEEN_PREFIX = "unseen_"  # feature keys of the unseen-voice set: (T, 96) stream embeddings + offsets
-UNSEEN_DIR = "unseen"
 
 
 # --------------------------------------------------------------------------- extraction engine

@@ -1,4 +1,4 @@
-"""A real capture device for tests: PulseAudio with a null sink (see shared/ci/audio-setup.sh).
+"""A real capture device for tests: PulseAudio with a null sink (.ci/audio-setup.sh).
 
 ``audio_device`` (module fixture) runs the setup script, then loads a private null sink
 for the test module and points ``PULSE_SOURCE`` at its monitor (restored afterwards), so
@@ -27,8 +27,8 @@ SAMPLE_RATE = 16000
 
 
 def setup_script() -> Path:
-    """``../shared/ci/audio-setup.sh`` relative to the repository root."""
-    return (REPO.parent / "shared" / "ci" / "audio-setup.sh").resolve()
+    """``.ci/audio-setup.sh`` in the repository (a fresh clone carries it)."""
+    return REPO / ".ci" / "audio-setup.sh"
 
 
 class Player:
@@ -99,7 +99,7 @@ def _skip(reason: str) -> None:
 def audio_device() -> Iterator[AudioDevice]:
     script = setup_script()
     if not script.is_file():
-        _skip(f"{script} not found (needs the shared/ folder beside the repository)")
+        _skip(f"{script} not found (it is part of the repository: restore it with git)")
     if shutil.which("bash") is None:
         _skip("bash not found")
     proc = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=300)
