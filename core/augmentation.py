@@ -401,7 +401,9 @@ class AudioAugmenter:
         todo: list[tuple[Path, list[tuple[int, Path]]]] = []
         for p in inputs:
             targets = [(k, out / f"{p.stem}_a{k}.wav") for k in range(copies)]
-            missing = [(k, t) for k, t in targets if not t.exists()]
+            src_time = p.stat().st_mtime_ns
+            # missing, or older than its source (the clip was made again, e.g. for a new pronunciation)
+            missing = [(k, t) for k, t in targets if not t.exists() or t.stat().st_mtime_ns < src_time]
             if missing:
                 todo.append((p, missing))
         n_new = sum(len(m) for _, m in todo)

@@ -16,13 +16,14 @@ uninterrupted one would, keeps finished files and fills in the missing ones.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import time
 import zlib
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 from threading import Event
@@ -248,6 +249,22 @@ def noise_clip(index: int, seed: int, n: int) -> np.ndarray:
 
 
 # -------------------------------------------------------------------- generator
+def _job_digest(job: TTSJob) -> str:
+    """What decides a clip's audio (not where it is written)."""
+    data = asdict(job)
+    data.pop("out_path")
+    return hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _read_stamp(path: Path) -> dict[int, str]:
+    """Index -> job digest of the clips a folder holds (empty when unknown: older projects keep their clips)."""
+    try:
+        data = json.loads(path.read_text())
+        return {int(k): str(v) for k, v in data.items()}
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
 def _existing(folder: Path, prefix: str) -> dict[int, Path]:
     out = {}
     if folder.is_dir():
@@ -279,6 +296,7 @@ class ClipGenerator:
         seed: int = 0,
         workers: int | None = None,
         stage: str = STAGE,
+        pronunciation: str = "",
     ) -> None:
         if sample_rate != SAMPLE_RATE:
             raise EasyOWWError(f"sample_rate {sample_rate} is not supported; openWakeWord needs 16000 Hz.")
@@ -295,6 +313,7 @@ class ClipGenerator:
         self.seed = int(seed)
         self.workers = workers
         self.stage = stage
+        self.pronunciation = pronunciation
         for d in (self.positive_dir, self.negative_dir, self.speech_dir):
             d.mkdir(parents=True, exist_ok=True)
             remove_stale_temps(d)
@@ -421,7 +440,7 @@ class ClipGenerator:
             pro = random_prosody(rng)
             warp = piper_warp(rng) if by_name[name].engine == "piper" else 1.0
             jobs.append(TTSJob(i, str(folder / f"{prefix}_{i:05d}.wav"),
-                               phrases.positive_text(wake_word, self.seed + kind - 17, i), name, spk,
+                               phrases.positive_text(wake_word, self.seed + kind - 17, i, self.pronunciation), name, spk,
                                pro.length_scale, pro.noise_scale, pro.noise_w, self.clip_samples, True,
                                job_seed(self.seed, kind, i), warp))
         return jobs
@@ -660,8 +679,18 @@ class ClipGenerator:
         is); files from i >= ``count`` are removed. ``_run_jobs``' result plus ``kept``."""
         existing = _existing(folder, prefix)
         self._drop_extra(existing, count)
-        jobs = [j for j in plan(count) if j.index not in existing] if len(existing) < count else []
-        res = self._run_jobs(jobs, piper, report, cancel, message, count - len(jobs), total or count)
+        planned = plan(count)
+        digests = {j.index: _job_digest(j) for j in planned}
+        stamp = folder.parent / f"{folder.name}.{prefix}.plan.json"  # beside the folder: it holds audio only
+        made = _read_stamp(stamp)
+        for i in [i for i in existing if made.get(i, digests.get(i)) != digests.get(i)]:
+            existing.pop(i).unlink(missing_ok=True)  # made for another text, voice or setting: make it again
+        jobs = [j for j in planned if j.index not in existing]
+        try:
+            res = self._run_jobs(jobs, piper, report, cancel, message, count - len(jobs), total or count)
+        finally:
+            now = _existing(folder, prefix)
+            atomic_write_text(stamp, json.dumps({str(i): d for i, d in digests.items() if i in now}))
         res["kept"] = count - len(jobs)
         return res
 
@@ -773,7 +802,8 @@ def run_clip_phase(project: Any, cfg: Any, report: Reporter = null_report, cance
             warn(report, f"Only {len(voices)} voice(s) available (min_voices is {cfg.min_voices}). More voices "
                  "make a more robust model: `easy-oww download voices` (or install espeak-ng).", STAGE)
         gen = ClipGenerator(project.recordings_dir(cfg), project.clips_dir(cfg), cfg.sample_rate,
-                            cfg.clip_duration_ms, seed=cfg.seed, workers=kw.get("workers"))
+                            cfg.clip_duration_ms, seed=cfg.seed, workers=kw.get("workers"),
+                            pronunciation=cfg.pronunciation)
         real = gen.process_real_recordings(report, cancel)
         n_real = real["total"]
         if n_real < cfg.real_samples:

@@ -74,6 +74,10 @@ class TrainingConfig:
 
     wake_word: str
     project_name: str
+    # How the voices should say the wake word when they get it wrong, written as ordinary words
+    # ("hey my croft" for "hey mycroft"). Empty: the wake word as written, plus respellings of words
+    # the pronouncing dictionary does not know.
+    pronunciation: str = ""
     target_samples: int = 1000
     real_samples: int = 20
     synthetic_samples: int = 980
@@ -154,6 +158,11 @@ class TrainingConfig:
                 errors.append(f"{f.name}: {value!r} is not allowed; use one of {allowed}.")
         if isinstance(self.wake_word, str) and not self.wake_word.strip():
             errors.append("wake_word: is empty; give the phrase to detect, e.g. 'hey jarvis'.")
+        if isinstance(self.pronunciation, str) and self.pronunciation.strip() and not any(
+            c.isalpha() for c in self.pronunciation
+        ):
+            errors.append("pronunciation: has no letters; write the wake word as it should sound "
+                          "(e.g. 'hey my croft'), or leave it empty.")
         if isinstance(self.project_name, str):
             problem = name_problem(self.project_name)
             if problem:

@@ -371,10 +371,11 @@ def _categories(wake_word: str, seed: int) -> dict[str, tuple[str, ...]]:
         "word_string": _random_word_strings(rng, 60),
     }
     out = {}
+    forms = spoken_forms(wake_word)
     for k, v in cats.items():
         if k != "near_miss":  # near_miss keeps its repeats (they balance the word positions)
             v = list(dict.fromkeys(v))
-        out[k] = tuple(p for p in v if not contains_phrase(p, wake_word))
+        out[k] = tuple(p for p in v if not any(contains_phrase(p, f) for f in forms))
     return out
 
 
@@ -394,10 +395,52 @@ def adversarial_phrases(wake_word: str, count: int, seed: int = 0) -> list[str]:
     return [adversarial_phrase(wake_word, seed, i) for i in range(count)]
 
 
-def positive_text(wake_word: str, seed: int, index: int) -> str:
-    """The spelling used for positive clip ``index``."""
-    variants = wake_word_variations(wake_word)
+def _in_dictionary(word: str) -> bool:
+    return bool(_phones(word))
+
+
+@lru_cache(maxsize=256)
+def word_respellings(word: str) -> tuple[str, ...]:
+    """Other ways to write a word the CMU dictionary does not know, so that TTS says it as people read it.
+
+    espeak-ng (and Piper, which phonemises through it) guesses unknown words letter by letter: "mycroft"
+    comes out as MIH-kroft. People read a made-up word as the known words it is built from ("my croft",
+    "snow boy", "pico voice"), so each split into two dictionary words (the shorter part at least two
+    letters, the second at least three) is offered, longest parts first; at most two. Known words: ``()``.
+    """
+    word = word.lower()
+    if len(word) < 5 or not word.isalpha() or _in_dictionary(word):
+        return ()
+    splits = [(min(i, len(word) - i), word[:i], word[i:]) for i in range(2, len(word) - 2)]
+    good = [(k, a, b) for k, a, b in splits if _in_dictionary(a) and _in_dictionary(b)]
+    good.sort(key=lambda t: (-t[0], t[1]))
+    return tuple(f"{a} {b}" for _, a, b in good[:2])
+
+
+def spoken_forms(wake_word: str, pronunciation: str = "") -> tuple[str, ...]:
+    """What the voices are asked to say for the wake word; the first is the main form.
+
+    ``pronunciation`` (the project's setting, e.g. "hey my croft") replaces the wake word outright: the user
+    heard the voices say it wrong. Without it: the wake word as written, then respellings of words the
+    dictionary does not know (:func:`word_respellings`).
+    """
+    if pronunciation.strip():
+        return (normalize_text(pronunciation),)
+    words = words_of(wake_word)
+    forms = [" ".join(words)]
+    for i, w in enumerate(words):
+        for alt in word_respellings(w):
+            forms.append(" ".join(words[:i] + [alt] + words[i + 1 :]))
+    return tuple(dict.fromkeys(forms))
+
+
+def positive_text(wake_word: str, seed: int, index: int, pronunciation: str = "") -> str:
+    """The text spoken for positive clip ``index``: half the wake word as written and half its respellings
+    when it has any (see :func:`spoken_forms`), in one of its punctuation/casing variations."""
+    forms = spoken_forms(wake_word, pronunciation)
     rng = np.random.default_rng([seed, index, 13])
+    form = forms[0] if len(forms) == 1 or rng.random() < 0.5 else forms[1 + int(rng.integers(len(forms) - 1))]
+    variants = wake_word_variations(form)
     return variants[int(rng.integers(len(variants)))]
 
 
@@ -478,7 +521,7 @@ def negative_passage(wake_word: str, seed: int, index: int, min_words: int = 45,
             if piece[-1:] not in ".!?":
                 piece += str(rng.choice([".", ",", "!", "?", "..."], p=[0.5, 0.2, 0.1, 0.1, 0.1]))
         candidate = f"{text} {piece}".strip()
-        if contains_phrase(candidate, wake_word):
+        if any(contains_phrase(candidate, form) for form in spoken_forms(wake_word)):
             continue
         text = candidate
         n_words += len(words_of(piece))

@@ -344,3 +344,43 @@ def test_home_passages_are_calmer_and_never_say_the_wake_word() -> None:
     assert not any(phrases.contains_phrase(t, "alexa") for t in texts)
     sentences = {s.strip() for t in texts for s in t.replace("?", ".").split(".") if len(s.split()) > 4}
     assert len(sentences) > 150  # not one short list repeated
+
+
+# ------------------------------------------------------------------ pronunciation
+def test_unknown_words_get_respellings_known_words_do_not() -> None:
+    assert phrases.word_respellings("mycroft") == ("my croft",)
+    assert phrases.word_respellings("snowboy") == ("snow boy",)
+    for known in ("jarvis", "alexa", "computer", "hey"):
+        assert phrases.word_respellings(known) == ()
+    assert phrases.spoken_forms("hey mycroft") == ("hey mycroft", "hey my croft")
+    assert phrases.spoken_forms("hey jarvis") == ("hey jarvis",)
+    # The user's pronunciation replaces the wake word outright.
+    assert phrases.spoken_forms("hey mycroft", "Hey, my croft!") == ("hey my croft",)
+    texts = [phrases.normalize_text(phrases.positive_text("hey mycroft", 3, i)) for i in range(400)]
+    share = texts.count("hey my croft") / len(texts)
+    assert set(texts) == {"hey mycroft", "hey my croft"} and 0.4 < share < 0.6
+    # Negative passages never say a respelling either.
+    for i in range(30):
+        assert not phrases.contains_phrase(phrases.negative_passage("hey mycroft", 1, i), "hey my croft")
+
+
+def test_config_rejects_a_pronunciation_without_letters() -> None:
+    cfg = TrainingConfig(wake_word="hey mycroft", project_name="m", pronunciation="!!")
+    ok, errors = cfg.validate()
+    assert not ok and any(e.startswith("pronunciation:") for e in errors)
+
+
+def test_changed_pronunciation_remakes_only_the_positives(tmp_path: Path, tts: PiperTTS) -> None:
+    clips = tmp_path / "clips"
+    gen = ClipGenerator(tmp_path / "rec", clips, seed=5, workers=1)
+    gen.generate_synthetic_clips("hey mycroft", [JOE], tts, 6)
+    first = {p.name: p.read_bytes() for p in gen.positive_dir.glob("*.wav")}
+    again = ClipGenerator(tmp_path / "rec", clips, seed=5, workers=1)
+    res = again.generate_synthetic_clips("hey mycroft", [JOE], tts, 6)
+    assert res["created"] == 0 and res["kept"] == 6  # same settings: nothing redone
+    fixed = ClipGenerator(tmp_path / "rec", clips, seed=5, workers=1, pronunciation="hey mike roft")
+    res = fixed.generate_synthetic_clips("hey mycroft", [JOE], tts, 6)
+    assert res["created"] == 6 and res["kept"] == 0
+    after = {p.name: p.read_bytes() for p in fixed.positive_dir.glob("*.wav")}
+    assert after.keys() == first.keys() and all(after[k] != first[k] for k in first)
+    assert all("mike roft" in j.text.lower() for j in fixed.plan_synthetic_clips("hey mycroft", tts.resolve([JOE]), 6))

@@ -12,14 +12,16 @@ from easy_oww_tui.cli.common import friendly_errors, get_workspace, workspace_op
 @click.command("create")
 @click.argument("name")
 @click.option("--wake-word", help='The phrase to detect, e.g. "hey jarvis".')
+@click.option("--pronunciation", default=None,
+              help='How the voices should say it, in ordinary words, when they get it wrong (e.g. "hey my croft").')
 @click.option("--samples", type=int, default=None, help="Positive clips to make (default 1000).")
 @click.option("--steps", type=int, default=None, help="Training steps (default 10000).")
 @click.option("--preset", type=click.Choice(["default", "quick"]), default="default",
               help="quick: a few hundred clips and ~1,000 steps, for trying things out.")
 @workspace_option
 @friendly_errors
-def create_cmd(name: str, wake_word: str | None, samples: int | None, steps: int | None,
-               preset: str, workspace: str | None) -> None:
+def create_cmd(name: str, wake_word: str | None, pronunciation: str | None, samples: int | None,
+               steps: int | None, preset: str, workspace: str | None) -> None:
     """Create a project NAME for a wake word."""
     from core.config import TrainingConfig, name_problem
     from core.errors import ProjectError
@@ -43,9 +45,16 @@ def create_cmd(name: str, wake_word: str | None, samples: int | None, steps: int
         cfg.synthetic_samples = samples - cfg.real_samples
     if steps is not None:
         cfg.max_steps = steps
+    if pronunciation:
+        cfg.pronunciation = pronunciation
     ws = get_workspace(workspace)
     project = ws.create_project(cfg)
     click.secho(f"Created project {name!r} for wake word {wake_word!r}", fg="green")
+    from core.phrases import spoken_forms
+
+    forms = spoken_forms(cfg.wake_word, cfg.pronunciation)
+    if len(forms) > 1 or forms[0] != " ".join(cfg.wake_word.lower().split()):
+        click.echo(f"  the voices will say: {' / '.join(repr(f) for f in forms)}")
     click.echo(f"  folder: {project.path}")
     click.echo(f"  samples: {cfg.target_samples} ({cfg.real_samples} real, {cfg.synthetic_samples} synthetic), "
                f"steps: {cfg.max_steps}")
