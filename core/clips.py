@@ -147,7 +147,7 @@ def voice_for_index(voices: Sequence[VoiceInfo], index: int, seed: int,
     """
     voices = pool_voices(voices, pool)
     if not voices:
-        raise EasyOWWError("No text-to-speech voice to use. Download one with `easy-oww download voices`.")
+        raise EasyOWWError("No text-to-speech voice to use. Download one with `easy-oww download-voices`.")
     piper = [v for v in voices if v.engine == "piper"]
     esp = [v for v in voices if v.engine != "piper"]
     group, k = list(voices), index
@@ -796,11 +796,11 @@ def run_clip_phase(project: Any, cfg: Any, report: Reporter = null_report, cance
         if not voices:
             raise EasyOWWError(
                 "No text-to-speech voice is installed. Reinstall easy-oww (it bundles en_US-joe-medium) or "
-                "download a voice with `easy-oww download voices`."
+                "download a voice with `easy-oww download-voices`."
             )
         if len(voices) < cfg.min_voices:
             warn(report, f"Only {len(voices)} voice(s) available (min_voices is {cfg.min_voices}). More voices "
-                 "make a more robust model: `easy-oww download voices` (or install espeak-ng).", STAGE)
+                 "make a more robust model: `easy-oww download-voices` (the multi-speaker en_US-libritts_r-medium first; `easy-oww train --get-voice` fetches it).", STAGE)
         gen = ClipGenerator(project.recordings_dir(cfg), project.clips_dir(cfg), cfg.sample_rate,
                             cfg.clip_duration_ms, seed=cfg.seed, workers=kw.get("workers"),
                             pronunciation=cfg.pronunciation)

@@ -1,8 +1,8 @@
 """Evaluate a wake-word model the way a microphone feeds it, and pick its threshold.
 
-Held-out clips and a stream of held-out negatives go through ``openwakeword.Model`` in
-80 ms frames (1280 int16 samples). Per-frame scores are stored once; every threshold of the
-DET curve is then a cheap sweep over the stored arrays. When openWakeWord's ~11 h
+Held-out clips and a stream of held-out negatives go through openWakeWord's streaming pipeline
+(:class:`core.streaming.StreamingDetector`, the same scores as ``openwakeword.Model``) in 80 ms
+frames (1280 int16 samples). Per-frame scores are stored once; every threshold of the DET curve is then a cheap sweep over the stored arrays. When openWakeWord's ~11 h
 false-positive validation features are downloaded, their windows are scored directly too.
 """
 
@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections import defaultdict, deque
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ from core.config import TrainingConfig
 from core.errors import EasyOWWError
 from core.events import Progress, Reporter, StageFinished, StageStarted, check_cancel, null_report, warn
 from core.fsutil import atomic_write_text
+from core.streaming import StreamingDetector
 
 STAGE = "evaluation"
 CHUNK = 1280
@@ -95,54 +94,6 @@ def choose_threshold(curve: list[dict[str, float]], target_fa_per_hour: float) -
 
 def _row_at(curve: list[dict[str, float]], threshold: float) -> dict[str, float]:
     return min(curve, key=lambda r: abs(r["threshold"] - threshold))
-
-
-# --------------------------------------------------------------------------- streaming through openWakeWord
-class StreamScorer:
-    """Feeds int16 audio to ``openwakeword.Model`` in 80 ms frames and returns per-frame scores."""
-
-    def __init__(self, model_path: str | Path, feature_models: Any, seed: int = 0) -> None:
-        import openwakeword
-
-        state = np.random.get_state()
-        np.random.seed(seed % (2**32))  # openwakeword fills its start-up buffer with np.random noise
-        try:
-            self.model = openwakeword.Model(
-                wakeword_models=[str(model_path)], inference_framework="onnx", **feature_models.as_kwargs()
-            )
-        finally:
-            np.random.set_state(state)
-        self.name = next(iter(self.model.models))
-        pp = self.model.preprocessor
-        self._initial = np.array(pp.feature_buffer, copy=True)
-        self._fast_reset_ok = all(
-            hasattr(pp, a)
-            for a in ("raw_data_buffer", "melspectrogram_buffer", "accumulated_samples", "raw_data_remainder")
-        )
-
-    def reset(self) -> None:
-        """``model.reset()``, reusing the start-up feature buffer (same result, no re-embedding)."""
-        if not self._fast_reset_ok:
-            self.model.reset()
-            return
-        self.model.prediction_buffer = defaultdict(partial(deque, maxlen=30))
-        pp = self.model.preprocessor
-        pp.raw_data_buffer.clear()
-        pp.melspectrogram_buffer = np.ones((76, 32))
-        pp.accumulated_samples = 0
-        pp.raw_data_remainder = np.empty(0)
-        pp.feature_buffer = self._initial.copy()
-
-    def scores(self, audio: np.ndarray, cancel: threading.Event | None = None) -> np.ndarray:
-        audio = np.asarray(audio, dtype=np.int16)
-        n = len(audio) // CHUNK
-        out = np.empty(n, np.float32)
-        predict = self.model.predict
-        for i in range(n):
-            if i % 256 == 0:
-                check_cancel(cancel)
-            out[i] = predict(audio[i * CHUNK : (i + 1) * CHUNK])[self.name]
-        return out
 
 
 def _pad(rng: np.random.Generator, seconds: float) -> np.ndarray:
@@ -227,7 +178,7 @@ def evaluate_model(
     total = len(pos_files) + len(neg_files) + (1 if bank is not None else 0)
     report(StageStarted(STAGE, total=total, description="Evaluating as a live microphone stream"))
 
-    scorer = StreamScorer(model_path, fm, seed=cfg.seed)
+    scorer = StreamingDetector(model_path, fm, seed=cfg.seed)
     rng = np.random.default_rng([cfg.seed, 101])
     pos_max = np.empty(len(pos_files), np.float32)
     real = np.array([Path(f).name.startswith("real_") for f in pos_files])
@@ -371,7 +322,7 @@ def evaluate_model(
             "validation_feature_hours": vf_hours,
             "validation_features": str(vf_path) if bank is not None else None,
             "refractory_seconds": REFRACTORY_FRAMES * FRAME_SECONDS,
-            "method": "openwakeword.Model streaming, 80 ms frames, onnx feature models",
+            "method": "openWakeWord streaming (as openwakeword.Model), 80 ms frames, onnx feature models",
         },
         "timing": {
             "seconds": seconds,

@@ -126,8 +126,8 @@ def run_export_phase(
 ) -> dict[str, Any]:
     """Write models/<project>.onnx from the trained head and prove it scores like torch.
 
-    Loads the file in ``openwakeword.Model`` (ONNX framework) and compares onnxruntime's scores
-    with torch's on the validation features; a difference above 1e-4 fails the phase.
+    Loads the file in the streaming detector (openWakeWord's pipeline, :mod:`core.streaming`) and compares
+    onnxruntime's scores with torch's on the validation features; a difference above 1e-4 fails the phase.
     """
     import torch
 
@@ -144,12 +144,10 @@ def run_export_phase(
     report(Progress(STAGE, 1, 3, f"wrote {out.name}"))
     check_onnx_signature(out)
 
-    import openwakeword
+    from core.streaming import StreamingDetector
 
-    fm = feature_models_for(project)
-    oww = openwakeword.Model(wakeword_models=[str(out)], inference_framework="onnx", **fm.as_kwargs())
-    loaded = list(oww.models)
-    report(Progress(STAGE, 2, 3, "loads in openwakeword"))
+    detector = StreamingDetector(out, feature_models_for(project), seed=cfg.seed)
+    report(Progress(STAGE, 2, 3, "loads in the openWakeWord pipeline"))
     check_cancel(cancel)
 
     fdir = project.features_dir(cfg)
@@ -168,9 +166,8 @@ def run_export_phase(
         ref = model(torch.from_numpy(feats)).numpy()[:, 0]
     got = onnx_scores(out, feats)
     diff = float(np.max(np.abs(ref - got))) if len(feats) else 0.0
-    # the openwakeword.Model head itself must give the same score on one window
-    oww_score = float(np.asarray(oww.model_prediction_function[loaded[0]](feats[:1])).ravel()[0])
-    diff = max(diff, abs(oww_score - float(ref[0])))
+    # the streaming detector's head call must give the same score on one window
+    diff = max(diff, abs(detector.score_window(feats[:1]) - float(ref[0])))
     if not diff <= MAX_DIFF:
         out.unlink(missing_ok=True)
         raise EasyOWWError(
@@ -185,7 +182,7 @@ def run_export_phase(
         "bytes": out.stat().st_size,
         "max_abs_diff": diff,
         "compared_rows": int(len(feats)),
-        "model_name": loaded[0],
+        "model_name": detector.name,
         "trained_steps": int(info.get("summary", {}).get("steps", info.get("step", 0)) or 0),
         "seconds": seconds,
     }

@@ -1,9 +1,8 @@
 """Live wake-word test from the microphone: 80 ms frames -> openWakeWord features -> the head.
 
-An ``.onnx`` head runs through ``openwakeword.Model`` (ONNX framework, with the verified
-feature models from :mod:`core.feature_models`). A ``.tflite`` head (what Home Assistant
-loads) runs with ``ai_edge_litert`` on top of openWakeWord's ONNX streaming features,
-so users can test the exact file they deploy. ``LiveDetector.run`` reports
+The head (``.onnx``, or the ``.tflite`` Home Assistant loads, so users can test the exact file they
+deploy) runs in openWakeWord's streaming pipeline (:mod:`core.streaming`, with the verified feature
+models from :mod:`core.feature_models`). ``LiveDetector.run`` reports
 :class:`~core.events.Level` and :class:`Score` for every 80 ms frame and a
 :class:`Detection` per utterance (a refractory period stops one phrase from counting twice).
 """
@@ -27,7 +26,6 @@ from core.events import Level, Reporter, null_report
 SAMPLE_RATE = 16000
 FRAME = 1280  # 80 ms at 16 kHz: what openWakeWord consumes per step
 FRAME_S = FRAME / SAMPLE_RATE
-WARMUP_FRAMES = 5  # openwakeword.Model zeroes its first 5 predictions; the TFLite path does the same
 
 
 class MicrophoneError(EasyOWWError):
@@ -75,70 +73,17 @@ class LiveSummary:
 
 # -- scorers ------------------------------------------------------------------------------------------
 
-def _feature_kwargs(feature_models_dir: Path | None) -> dict[str, str]:
-    from core.feature_models import locate_feature_models
-
-    return locate_feature_models(feature_models_dir).as_kwargs()
-
-
-class _OnnxScorer:
-    """An ONNX head through ``openwakeword.Model`` (ONNX framework)."""
-
-    def __init__(self, model_path: Path, feature_models_dir: Path | None) -> None:
-        from openwakeword.model import Model
-
-        try:
-            self.model = Model(wakeword_models=[str(model_path)], inference_framework="onnx",
-                               **_feature_kwargs(feature_models_dir))
-        except EasyOWWError:
-            raise
-        except Exception as exc:
-            raise EasyOWWError(
-                f"Cannot load the model {model_path} in openWakeWord ({type(exc).__name__}: {exc}). "
-                "Export it again (easy-oww export NAME)."
-            ) from exc
-        self.name = next(iter(self.model.models))
-
-    def __call__(self, frame: np.ndarray) -> float:
-        return float(self.model.predict(frame)[self.name])
-
-
-class _TFLiteScorer:
-    """A ``.tflite`` head (ai_edge_litert) on openWakeWord's ONNX streaming features."""
-
-    def __init__(self, model_path: Path, feature_models_dir: Path | None) -> None:
-        from openwakeword.utils import AudioFeatures
-
-        from core.tflite_export import TFLiteRunner
-
-        self.runner = TFLiteRunner(model_path)
-        if self.runner.input_shape[0] != 1 or len(self.runner.input_shape) != 3 or self.runner.input_shape[2] != 96:
-            raise EasyOWWError(
-                f"{model_path} takes input {self.runner.input_shape}; an openWakeWord head takes (1, N, 96)."
-            )
-        self.features = AudioFeatures(inference_framework="onnx", **_feature_kwargs(feature_models_dir))
-        self.calls = 0
-
-    def __call__(self, frame: np.ndarray) -> float:
-        n = self.features(frame)
-        self.calls += 1
-        if n < FRAME:
-            return 0.0
-        score = self.runner.predict_one(self.features.get_features(self.runner.n_frames))
-        return 0.0 if self.calls <= WARMUP_FRAMES else score
-
-
 def load_scorer(model_path: str | Path, feature_models_dir: Path | None = None) -> Any:
     """A callable ``frame(int16[1280]) -> score`` for an ``.onnx`` or ``.tflite`` head."""
+    from core.feature_models import locate_feature_models
+    from core.streaming import StreamingDetector
+
     path = Path(model_path)
     if not path.is_file():
         raise EasyOWWError(f"No model at {path}. Train and export it first (easy-oww train NAME).")
-    suffix = path.suffix.lower()
-    if suffix == ".onnx":
-        return _OnnxScorer(path, feature_models_dir)
-    if suffix == ".tflite":
-        return _TFLiteScorer(path, feature_models_dir)
-    raise EasyOWWError(f"{path.name}: the live test takes an openWakeWord .onnx or .tflite model.")
+    if path.suffix.lower() not in (".onnx", ".tflite"):
+        raise EasyOWWError(f"{path.name}: the live test takes an openWakeWord .onnx or .tflite model.")
+    return StreamingDetector(path, locate_feature_models(feature_models_dir)).predict
 
 
 # -- audio input --------------------------------------------------------------------------------------

@@ -192,7 +192,7 @@ class PiperTTS:
         where = f" in {self.voices_dir}" if self.voices_dir else ""
         raise EasyOWWError(
             f"Unknown voice {name!r}{where}. Installed voices: {installed}. "
-            "Download it with `easy-oww download voices` or fix the name in the project config."
+            "Download it with `easy-oww download-voices --voice NAME` or fix the name in the project config."
         )
 
     def resolve(self, names: list[str] | tuple[str, ...]) -> list[VoiceInfo]:

@@ -62,7 +62,7 @@ def generated_files(project: Path) -> set[str]:
 
 
 def check_outputs_valid(project: Path) -> None:
-    """Every WAV readable, every .npy loadable without pickle, the model loads in openwakeword."""
+    """Every WAV readable, every .npy loadable without pickle, the model loads in the openWakeWord streaming pipeline."""
     import numpy as np
     import soundfile as sf
 
@@ -73,11 +73,7 @@ def check_outputs_valid(project: Path) -> None:
         np.load(npy, allow_pickle=False, mmap_mode="r")
     model = project / "models" / f"{project.name}.onnx"
     assert model.is_file()
-    from openwakeword.model import Model
-
     from core.feature_models import locate_feature_models
+    from core.streaming import StreamingDetector
 
-    fm = locate_feature_models(None)
-    mel, emb = fm.melspec, fm.embedding
-    Model(wakeword_models=[str(model)], inference_framework="onnx",
-          melspec_model_path=str(mel), embedding_model_path=str(emb))
+    StreamingDetector(model, locate_feature_models(None)).predict(np.zeros(1280, np.int16))

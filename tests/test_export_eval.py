@@ -32,7 +32,6 @@ def exported(tmp_path_factory, base):
 # --------------------------------------------------------------------------- export
 def test_export_phase_writes_one_openwakeword_model(exported):
     import onnx
-    import openwakeword
 
     from core.feature_models import locate_feature_models
 
@@ -50,6 +49,8 @@ def test_export_phase_writes_one_openwakeword_model(exported):
     ]
     assert dims == [[1, 16, 96], [1, 1]] and m.graph.input[0].name == X.INPUT_NAME
     assert summary["max_abs_diff"] <= 1e-4 and summary["compared_rows"] > 16
+    assert summary["model_name"] == project.name
+    openwakeword = pytest.importorskip("openwakeword", reason="openwakeword installs on Python 3.11 (dev extra)")
     oww = openwakeword.Model(
         wakeword_models=[str(path)], inference_framework="onnx", **locate_feature_models(None).as_kwargs()
     )
@@ -169,20 +170,20 @@ def test_evaluate_model_uses_validation_features(exported, monkeypatch):
     path.unlink()
 
 
-def test_stream_scorer_fast_reset_equals_model_reset(exported):
+def test_streaming_reset_repeats_and_start_noise_barely_matters(exported):
     from core.feature_models import locate_feature_models
     from core.features import read_clip_int16
 
     project, cfg, _ = exported
     clip = project.clips_dir(cfg) / E.held_out_clips(project, cfg)["positive"][0]
     audio = np.concatenate([np.zeros(16000, np.int16), read_clip_int16(clip), np.zeros(16000, np.int16)])
-    scorer = E.StreamScorer(project.model_path(cfg, ".onnx"), locate_feature_models(None), seed=1)
+    scorer = E.StreamingDetector(project.model_path(cfg, ".onnx"), locate_feature_models(None), seed=1)
     first = scorer.scores(audio)
     scorer.reset()
     again = scorer.scores(audio)
     np.testing.assert_allclose(first, again, atol=1e-6)
-    scorer.model.reset()  # openWakeWord's own reset (new random start-up buffer): same detection
-    third = scorer.scores(audio)
+    other = E.StreamingDetector(project.model_path(cfg, ".onnx"), locate_feature_models(None), seed=2)
+    third = other.scores(audio)  # another random start-up buffer (as openWakeWord's reset draws): same detection
     assert abs(float(third.max()) - float(first.max())) < 0.05
 
 
@@ -223,7 +224,7 @@ def test_unseen_voice_set_decides_threshold_and_headline_recall(exported, tmp_pa
         assert 0.0 <= m["recall_unseen_voices"] <= 1.0 and "recall_training_voices" in m
         assert m["recall"] == m["recall_unseen_voices"]
         # Parity with openwakeword.Model streaming the same padded audio.
-        scorer = E.StreamScorer(project.model_path(cfg, ".onnx"), locate_feature_models(None))
+        scorer = E.StreamingDetector(project.model_path(cfg, ".onnx"), locate_feature_models(None))
         score = X.onnx_scorer(project.model_path(cfg, ".onnx"))
         unseen = E.load_unseen(project.features_dir(cfg), "positive")
         for i in range(3):

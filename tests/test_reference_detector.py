@@ -42,7 +42,8 @@ def _windows(paths: list[Path], seconds: float = 2.0) -> np.ndarray:
 
 def _scores(paths: list[Path]) -> np.ndarray:
     from ai_edge_litert.interpreter import Interpreter
-    from openwakeword.utils import AudioFeatures
+
+    AudioFeatures = pytest.importorskip("openwakeword.utils", reason="openwakeword (dev extra, Python 3.11)").AudioFeatures
 
     mel, emb, head = _resources()
     feats = AudioFeatures(melspec_model_path=str(mel), embedding_model_path=str(emb), inference_framework="onnx")

@@ -15,6 +15,23 @@ from core.errors import Cancelled, EasyOWWError
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+PIPE_WIDTH = 200  # columns when output goes to a pipe or a log: no wrapping at 80
+
+
+def make_console(highlight: bool = True, stderr: bool = False) -> Any:
+    """A Rich console for CLI output. In a terminal it fits the terminal; in a pipe or a log file it is
+    wide (``$COLUMNS`` or 200) and never folds a line, so `easy-oww ... | cat` reads like the terminal."""
+    import os
+
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    if stream.isatty():
+        return Console(highlight=highlight, stderr=stderr)
+    width = int(os.environ["COLUMNS"]) if os.environ.get("COLUMNS", "").isdigit() else PIPE_WIDTH
+    return Console(highlight=highlight, stderr=stderr, width=width, soft_wrap=True)
+
+
 def workspace_option(fn: F) -> F:
     return click.option(
         "--workspace",
@@ -84,6 +101,6 @@ def rich_reporter(verbose: bool = False) -> Iterator[Callable[[Any], None]]:
     """A core ``report`` callable that draws Rich progress bars and prints logs/warnings."""
     from easy_oww_tui.cli.progress import RichReporter
 
-    reporter = RichReporter(verbose=verbose)
+    reporter = RichReporter(verbose=verbose, console=make_console())
     with reporter:
         yield reporter

@@ -2,7 +2,7 @@
 
 Keys (in a terminal): f marks the last detection as a false trigger, q stops. With stdin
 not a TTY there is no key handling (the test runs for --duration, or until Ctrl-C).
-Heavy modules (numpy, sounddevice, openwakeword, onnxruntime) are imported only when it runs.
+Heavy modules (numpy, sounddevice, onnxruntime) are imported only when it runs.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from easy_oww_tui.cli.common import friendly_errors, get_workspace, workspace_option
+from easy_oww_tui.cli.common import friendly_errors, get_workspace, make_console, workspace_option
 
 METER_LOW_DB = -60.0
 METER_WIDTH = 30
@@ -142,8 +142,6 @@ def test_cmd(name: str, duration: float, threshold: float | None, device: str | 
 
     Press f to mark the last detection as a false trigger, q to stop.
     """
-    from rich.console import Console
-
     from core.events import Level
     from core.live_test import Detection, LiveDetector, Score
 
@@ -151,7 +149,7 @@ def test_cmd(name: str, duration: float, threshold: float | None, device: str | 
     project = ws.project(name)
     cfg = project.load_config()
     path = Path(model_path) if model_path else _default_model(project, cfg)
-    console = Console(highlight=False)
+    console = make_console(highlight=False)
     if threshold is None:
         threshold = saved_threshold(project.model_path(cfg, ".json"))
         if threshold is None:

@@ -6,7 +6,13 @@ import sys
 
 import click
 
-from easy_oww_tui.cli.common import friendly_errors, get_workspace, rich_reporter, workspace_option
+from easy_oww_tui.cli.common import (
+    friendly_errors,
+    get_workspace,
+    make_console,
+    rich_reporter,
+    workspace_option,
+)
 
 
 def _size(n: int | None) -> str:
@@ -22,13 +28,12 @@ def _size(n: int | None) -> str:
 @friendly_errors
 def list_voices_cmd(available: bool, language: str | None, workspace: str | None) -> None:
     """List installed Piper voices (or, with --available, the downloadable ones)."""
-    from rich.console import Console
     from rich.table import Table
 
     from core import voice_catalog as vc
 
     ws = get_workspace(workspace)
-    console = Console()
+    console = make_console()
     installed = vc.list_installed_voices(ws)
     if not available:
         rows = [v for v in installed if not language or vc.language_matches(v.language, language)]
@@ -148,7 +153,6 @@ def download_cmd(dataset_args: tuple[str, ...], required_only: bool, names: tupl
 @friendly_errors
 def datasets_cmd(workspace: str | None) -> None:
     """Show which datasets are installed, their size and licence."""
-    from rich.console import Console
     from rich.table import Table
 
     from core.datasets import dataset_status
@@ -163,7 +167,7 @@ def datasets_cmd(workspace: str | None) -> None:
             _size(s.size_bytes), "required" if s.required else "optional", s.licence,
             f"{s.detail}\n[dim]{s.path}[/]",
         )
-    console = Console()
+    console = make_console()
     console.print(table)
     console.print("Download: easy-oww download --required-only  (or --dataset NAME; ACAV100M needs --yes)")
 

@@ -10,16 +10,21 @@ from typing import Any
 import click
 from rich.markup import escape
 
-from easy_oww_tui.cli.common import friendly_errors, get_workspace, rich_reporter, workspace_option
+from easy_oww_tui.cli.common import (
+    friendly_errors,
+    get_workspace,
+    make_console,
+    rich_reporter,
+    workspace_option,
+)
 
 
 def _print_summary(summary, workspace_root: Path) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     from core.orchestrator import PHASE_TITLES, PHASES
 
-    console = Console()
+    console = make_console()
     table = Table(title=f"easy-oww: {summary.project} ({summary.wake_word!r})")
     table.add_column("phase")
     table.add_column("status")
@@ -159,8 +164,6 @@ def offer_recommended_voice(ws: Any, cfg: Any, choice: bool | None, interactive:
 @friendly_errors
 def eval_cmd(name: str, model_path: str | None, workspace: str | None) -> None:
     """Evaluate a model on NAME's held-out clips: recall, false accepts per hour, threshold."""
-    from rich.console import Console
-
     from core.evaluation import evaluate_model
 
     ws = get_workspace(workspace)
@@ -178,7 +181,7 @@ def eval_cmd(name: str, model_path: str | None, workspace: str | None) -> None:
             result = run_evaluation_phase(project, cfg, report, threading.Event())
         else:
             result = evaluate_model(path, project, cfg, report=report, cancel=threading.Event())
-    console = Console()
+    console = make_console()
     m = result.get("metrics", result)
     console.print(f"[bold]Model:[/] {path}")
     console.print(f"Threshold: {result.get('threshold', 0.5):.3f}  (target <= {cfg.target_false_accepts_per_hour} "
@@ -191,11 +194,11 @@ def eval_cmd(name: str, model_path: str | None, workspace: str | None) -> None:
 @click.command("export")
 @click.argument("name")
 @click.option("--format", "fmt", type=click.Choice(["onnx", "tflite", "all"]), default="onnx", show_default=True,
-              help="tflite is what Home Assistant loads (needs: pip install 'easy-oww[tflite]').")
+              help="tflite is what Home Assistant loads.")
 @workspace_option
 @friendly_errors
 def export_cmd(name: str, fmt: str, workspace: str | None) -> None:
-    """Export NAME's trained model: ONNX (verified in openwakeword.Model) and/or TFLite (Home Assistant)."""
+    """Export NAME's trained model: ONNX (verified in the openWakeWord pipeline) and/or TFLite (Home Assistant)."""
     from core.export import run_export_phase
     from core.model_card import write_model_card
 

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from easy_oww_tui.cli.common import friendly_errors, get_workspace, workspace_option
+from easy_oww_tui.cli.common import friendly_errors, get_workspace, make_console, workspace_option
 
 
 @click.command("create")
@@ -66,14 +66,13 @@ def create_cmd(name: str, wake_word: str | None, pronunciation: str | None, samp
 @friendly_errors
 def list_cmd(workspace: str | None) -> None:
     """List the projects in the workspace."""
-    from rich.console import Console
     from rich.table import Table
 
     from core.status import project_summary
 
     ws = get_workspace(workspace)
     names = ws.list_projects()
-    console = Console()
+    console = make_console()
     if not names:
         console.print(f"No projects in {ws.root}. Create one: easy-oww create hey_jarvis --wake-word \"hey jarvis\"")
         return

@@ -19,7 +19,7 @@ from typing import Any
 
 import click
 
-from easy_oww_tui.cli.common import friendly_errors, get_workspace, workspace_option
+from easy_oww_tui.cli.common import friendly_errors, get_workspace, make_console, workspace_option
 
 KEYS_HELP = "Space/Enter: record · r: re-record last · p: play last · d: delete last · q: quit"
 METER_LOW_DB = -60.0
@@ -276,10 +276,9 @@ def _session_loop(session: Any, count: int, console: Any, keys: KeyReader, cance
 
 def _run_session(name: str | None, count: int, duration: float, device: str | None, countdown: int,
                  list_devices: bool, workspace: str | None, negative: bool) -> None:
-    from rich.console import Console
     from rich.markup import escape
 
-    console = Console(highlight=False)
+    console = make_console(highlight=False)
     if list_devices:
         _print_devices(console)
         return
@@ -379,12 +378,11 @@ def import_cmd(name: str, files: tuple[str, ...], negative: bool, workspace: str
 
     Exit code 0 when at least one file was imported, 1 when none was.
     """
-    from rich.console import Console
     from rich.markup import escape
 
     from core.recording import import_files
 
-    console = Console(highlight=False)
+    console = make_console(highlight=False)
     from core.locking import ProjectLock
 
     project = get_workspace(workspace).project(name)
