@@ -47,6 +47,7 @@ class EasyOWWCommands(Provider):
         out += [
             ("New project", app.action_new_project, "create a project for a wake word (n)"),
             ("Voices and datasets", partial(app.open_downloads, "voices"), "what is installed, downloads (w)"),
+            ("Doctor: check this machine", app.action_doctor, "microphone, voices, TFLite, disk, GPU, downloads (c)"),
             ("Help", app.action_help, "keys and workflow (f1)"),
             ("Quit", app.action_quit, "leave the app (q)"),
         ]
@@ -163,6 +164,11 @@ class EasyOWWApp(App[None]):
 
     def action_downloads(self) -> None:
         self.open_downloads("voices")
+
+    def action_doctor(self) -> None:
+        from easy_oww_tui.screens.doctor import DoctorScreen
+
+        self.push_screen(DoctorScreen())
 
     def screen_keys(self, screen: Screen[Any]) -> list[tuple[str, str]]:
         keys: list[tuple[str, str]] = []

@@ -31,6 +31,7 @@ class ProjectsScreen(Screen[None]):
         Binding("enter", "open_project", "Open", show=False),
         Binding("d", "delete_project", "Delete"),
         Binding("w", "app.downloads", "Voices & data"),
+        Binding("c", "app.doctor", "Check setup"),
         Binding("f5", "refresh", "Refresh", show=False),
     ]
 
