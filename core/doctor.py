@@ -149,6 +149,9 @@ def check_gpu() -> Finding:
         return Finding("GPU", OK, f"{build}, CUDA: {torch.cuda.get_device_name(0)}")
     cuda_build = bool(getattr(torch.version, "cuda", None))
     detail = f"{build}, no usable CUDA GPU" + (" (CUDA build)" if cuda_build else " (CPU build)")
+    if cuda_build:
+        return Finding("GPU", WARN, detail, "training runs on the CPU; the CUDA build of torch costs ~4 GB of disk here",
+                       "pip install torch --index-url https://download.pytorch.org/whl/cpu  (the CPU build)")
     return Finding("GPU", WARN, detail, "training runs on the CPU: a default model takes 15-30 min on 2 cores",
                    "nothing to do on a CPU-only machine; with an NVIDIA GPU: pip install torch "
                    "--index-url https://download.pytorch.org/whl/cu128")
