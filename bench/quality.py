@@ -91,7 +91,7 @@ def project_name(word: str, quick: bool = False) -> str:
     return heldout.normalise_word(word).replace(" ", "_") + ("_quick" if quick else "")
 
 
-def train_default(workspace: Path, quick: bool = False, word: str = "hey jarvis") -> Path:
+def train_default(workspace: Path, quick: bool = False, word: str = "hey jarvis", seed: int | None = None) -> Path:
     """Create (or reuse) the ``word`` project with default settings, run the pipeline, return the model."""
     from core.config import TrainingConfig
     from core.errors import ProjectError
@@ -102,6 +102,8 @@ def train_default(workspace: Path, quick: bool = False, word: str = "hey jarvis"
     label = heldout.wake_word(word).label  # the wake word as trained ("hey mycroft", not the spoken "hey my croft")
     name = project_name(label, quick)
     cfg = TrainingConfig.quick(name, label) if quick else TrainingConfig.create_default(name, label)
+    if seed is not None:  # another fresh run: different clips, splits and initial weights
+        cfg.seed = seed
     try:
         project = ws.project(name)
         if project.load_config().to_dict() != cfg.to_dict():
@@ -339,6 +341,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="the split's shared negative stream (default bench/.cache/heldout_<split>_negatives, "
                          "bench/.cache/heldout for dev; with --cache alone, inside --cache)")
     ap.add_argument("--quick", action="store_true", help="small held-out set and the quick training preset")
+    ap.add_argument("--seed", type=int, default=None, help="the project's seed (default: the default setting)")
     ap.add_argument("--no-reference", action="store_true", help="leave out the pretrained reference")
     ap.add_argument("--threads", type=int, default=1, help="onnxruntime threads for feature extraction")
     ap.add_argument("--workers", type=int, default=2, help="parallel synthesis jobs when building the set")
@@ -368,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
     train_error = None
     if not args.skip_train:
         try:
-            trained = train_default(args.workspace, args.quick, word.label)
+            trained = train_default(args.workspace, args.quick, word.label, args.seed)
         except Exception as exc:  # report and still score the other models
             train_error = f"{type(exc).__name__}: {exc}"
             print(f"training failed: {train_error}", file=sys.stderr, flush=True)

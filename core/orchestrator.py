@@ -338,12 +338,12 @@ class TrainingOrchestrator:
         return summary
 
     def _deploy_extras(self, cfg: TrainingConfig, log: ev.Reporter, summary: TrainingSummary) -> None:
-        """After a full run: the TFLite model (when the extra is installed) and the model card."""
+        """After a full run: the TFLite model for Home Assistant and the model card."""
         import importlib.util
 
         onnx_path = self.project.model_path(cfg)
         tflite_path = self.project.model_path(cfg, ".tflite")
-        if onnx_path.is_file() and importlib.util.find_spec("litert_torch") is not None:
+        if onnx_path.is_file() and importlib.util.find_spec("ai_edge_litert") is not None:
             if not tflite_path.is_file() or tflite_path.stat().st_mtime < onnx_path.stat().st_mtime:
                 from core.tflite_export import run_tflite_export
 
@@ -355,7 +355,9 @@ class TrainingOrchestrator:
                     ev.warn(log, f"TFLite export failed ({exc}); the ONNX model is fine. "
                             f"Retry with: easy-oww export {self.project.name} --format tflite")
         elif onnx_path.is_file():
-            ev.log(log, "TFLite export skipped (pip install 'easy-oww[tflite]' for Home Assistant).")
+            ev.warn(log, "No TFLite model for Home Assistant: ai-edge-litert is missing. Install it with "
+                    "pip install 'ai-edge-litert>=2.3,<2.4' (part of easy-oww's install), then "
+                    f"easy-oww export {self.project.name} --format tflite")
         card = self.project.model_path(cfg, ".json")
         if card.is_file():
             from core.model_card import write_model_card

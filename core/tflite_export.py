@@ -1,32 +1,25 @@
 """TFLite export for Home Assistant's openWakeWord add-on (and wyoming-openwakeword).
 
-The trained torch head is converted with ``litert-torch`` (Google's maintained
-PyTorch -> LiteRT/TFLite converter, formerly ai-edge-torch) to a single-signature
-``.tflite`` with a static ``(1, 16, 96)`` float32 input and a ``(1, 1)`` output,
-builtin ops only. Every file is verified before it is kept: it is loaded with
-``ai_edge_litert``'s interpreter, its shapes and ops are checked, and its scores are
-compared with torch (and the ONNX model when given) on real-looking features.
+The trained torch head is written straight to a ``.tflite`` flatbuffer by
+:mod:`core.tflite_writer` (no converter): a single-signature file with a static
+``(1, 16, 96)`` float32 input and a ``(1, 1)`` output, builtin ops only. Every file is
+verified before it is kept: it is loaded with ``ai_edge_litert``'s interpreter, its shapes
+and ops are checked, and its scores are compared with torch (and the ONNX model when
+given) on real-looking features.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import hashlib
-import io
-import logging
 import os
-import sys
 import threading
 import time
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from core.errors import EasyOWWError
 from core.events import (
     Progress,
     Reporter,
@@ -37,31 +30,17 @@ from core.events import (
     null_report,
 )
 from core.fsutil import atomic_path
+from core.tflite_writer import (
+    INPUT_SHAPE,
+    OUTPUT_SHAPE,
+    WRITER_NAME,
+    WRITER_VERSION,
+    TFLiteExportError,
+    head_to_tflite,
+)
 
 STAGE = "tflite"
-INPUT_SHAPE = (1, 16, 96)
-OUTPUT_SHAPE = (1, 1)
 MAX_ABS_DIFF = 1e-3
-EXTRA_MESSAGE = "TFLite export needs the extra: pip install 'easy-oww[tflite]'"
-#: The requirement the ``tflite`` extra pins (litert-torch 0.10 is the first release for torch 2.13/2.14).
-CONVERTER_REQUIREMENT = "litert-torch==0.10.0"
-
-
-class TFLiteExportError(EasyOWWError):
-    """A TFLite file that could not be made or failed its checks."""
-
-
-def _import_converter() -> Any:
-    """Import litert_torch quietly, or raise the "install the extra" error."""
-    os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    try:
-        with _quiet():
-            import litert_torch
-    except ImportError as exc:
-        raise TFLiteExportError(f"{EXTRA_MESSAGE} (missing: {exc.name or exc}).") from exc
-    litert_torch.config.show_progress = False
-    return litert_torch
 
 
 def _import_interpreter() -> Any:
@@ -69,43 +48,9 @@ def _import_interpreter() -> Any:
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
     except ImportError as exc:
         raise TFLiteExportError(
-            "Running or checking a .tflite model needs ai-edge-litert: pip install 'easy-oww[tflite]'."
+            "Running or checking a .tflite model: reinstall easy-oww (ai-edge-litert is missing)."
         ) from exc
     return Interpreter, OpResolverType
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """Keep the converter's prints, warnings and native (C++) logs out of the user's terminal.
-
-    Python-level output goes to a buffer; file descriptor 2 (where the MLIR/absl C++ code
-    logs) is pointed at a temp file for the duration. Standard output's descriptor is left
-    alone so a full-screen app drawing on it is not disturbed.
-    """
-    import tempfile
-
-    sink = io.StringIO()
-    absl_logger = logging.getLogger("absl")
-    old_level = absl_logger.level
-    absl_logger.setLevel(logging.ERROR)
-    saved_fd = None
-    with tempfile.TemporaryFile() as native_log:
-        try:
-            # A full-screen app (Textual) draws on descriptor 2: leave it alone then.
-            ui_on_fd2 = "textual.app" in sys.modules and os.isatty(2)
-            with contextlib.suppress(OSError, ValueError):
-                if not ui_on_fd2:
-                    sys.stderr.flush()
-                    saved_fd = os.dup(2)
-                    os.dup2(native_log.fileno(), 2)
-            with warnings.catch_warnings(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-                warnings.simplefilter("ignore")
-                yield
-        finally:
-            if saved_fd is not None:
-                os.dup2(saved_fd, 2)
-                os.close(saved_fd)
-            absl_logger.setLevel(old_level)
 
 
 # -- inspection -------------------------------------------------------------------------------------
@@ -260,11 +205,11 @@ def export_tflite(
     features: np.ndarray | None = None,
     onnx_path: str | os.PathLike[str] | None = None,
 ) -> Path:
-    """Convert a torch wake-word head ``(B,16,96)->(B,1)`` to a verified ``.tflite`` at ``path``.
+    """Write a torch wake-word head ``(B,16,96)->(B,1)`` as a verified ``.tflite`` at ``path``.
 
-    The file is written atomically and only kept if it loads with static shapes,
-    builtin ops only, and scores within 1e-3 of torch (and of ``onnx_path`` if given)
-    on ``features`` plus random windows. Details are in :func:`export_tflite_verbose`.
+    Only easy-oww's ``DNNHead`` and ``TemporalHead`` can be written. The file is written
+    atomically and only kept if it loads with static shapes, builtin ops only, and scores
+    within 1e-3 of torch (and of ``onnx_path`` if given) on ``features`` plus random windows. Details are in :func:`export_tflite_verbose`.
     """
     return Path(export_tflite_verbose(model, path, report, cancel, features, onnx_path)["path"])
 
@@ -278,32 +223,29 @@ def export_tflite_verbose(
     onnx_path: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """:func:`export_tflite`, returning a JSON-able summary (path, seconds, max diffs, ops, sha256)."""
-    import torch
-
     report = report or null_report
     target = Path(path)
     check_cancel(cancel)
-    litert_torch = _import_converter()
     _import_interpreter()
 
     net = copy.deepcopy(model).to("cpu").float().eval()
     feats = check_features(features)
     ref_torch = _torch_scores(net, feats)
-    sample = (torch.from_numpy(feats[:1].copy()),)
 
     t0 = time.perf_counter()
-    report(Progress(stage=STAGE, done=0, total=2, message="Converting to TFLite (litert-torch)"))
+    report(Progress(stage=STAGE, done=0, total=2, message="Writing the TFLite model"))
     try:
+        try:
+            data = head_to_tflite(net)
+        except TFLiteExportError:
+            raise
+        except Exception as exc:  # a bug or an unusual module: show one clear message
+            raise TFLiteExportError(
+                f"Could not write this model as TFLite: {type(exc).__name__}: {exc}. Please report this."
+            ) from exc
+        convert_s = time.perf_counter() - t0
         with atomic_path(target) as tmp:
-            try:
-                with _quiet():
-                    edge = litert_torch.convert(net, sample)
-                    edge.export(str(tmp))
-            except Exception as exc:  # the converter raises many kinds; show one clear message
-                raise TFLiteExportError(
-                    f"litert-torch could not convert this model to TFLite: {type(exc).__name__}: {exc}"
-                ) from exc
-            convert_s = time.perf_counter() - t0
+            tmp.write_bytes(data)
             check_cancel(cancel)
             report(Progress(stage=STAGE, done=1, total=2, message="Checking the TFLite model"))
             info = verify_tflite(tmp, ref_torch, feats, what="torch")
@@ -311,8 +253,8 @@ def export_tflite_verbose(
                 ref_onnx = onnx_scores(onnx_path, feats)
                 info_onnx = verify_tflite(tmp, ref_onnx, feats, what=f"the ONNX model {Path(onnx_path).name}")
                 info["max_abs_diff_onnx"] = info_onnx["max_abs_diff"]
-            info["sha256"] = hashlib.sha256(tmp.read_bytes()).hexdigest()
-            info["size_bytes"] = tmp.stat().st_size
+            info["sha256"] = hashlib.sha256(data).hexdigest()
+            info["size_bytes"] = len(data)
     except TFLiteExportError:
         # A stale file from an older model would not match the current one: remove it too.
         target.unlink(missing_ok=True)
@@ -324,12 +266,8 @@ def export_tflite_verbose(
 
 
 def _converter_version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return f"litert-torch {version('litert-torch')}"
-    except Exception:  # pragma: no cover - metadata missing in odd installs
-        return "litert-torch"
+    """What wrote the file (kept in the export summary and the model card)."""
+    return f"{WRITER_NAME} {WRITER_VERSION}"
 
 
 # -- the project-level step -------------------------------------------------------------------------

@@ -93,7 +93,6 @@ def test_offline_detection_refractory_and_false_marks(clips: dict[str, Path]) ->
 def test_onnx_and_tflite_paths_agree(tmp_path: Path, clips: dict[str, Path]) -> None:
     """The same head as ONNX (openwakeword.Model) and as TFLite (ai_edge_litert) scores the same audio alike."""
     torch = pytest.importorskip("torch")
-    pytest.importorskip("litert_torch")
     from core.heads import DNNHead
     from core.tflite_export import export_tflite
 
