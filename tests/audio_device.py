@@ -124,6 +124,10 @@ def audio_device() -> Iterator[AudioDevice]:
         try:
             import sounddevice as sd
 
+            # PortAudio lists devices once, when it starts: one started before the sound server
+            # (earlier tests in this process) must look again.
+            sd._terminate()
+            sd._initialize()
             if not any(d["max_input_channels"] > 0 for d in sd.query_devices()):
                 _skip("PortAudio lists no input device after the setup script")
         except OSError as exc:
