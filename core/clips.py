@@ -257,7 +257,7 @@ def _job_digest(job: TTSJob) -> str:
 
 
 def _read_stamp(path: Path) -> dict[int, str]:
-    """Index -> job digest of the clips a folder holds (empty when unknown: older projects keep their clips)."""
+    """Index -> job digest of the plan a folder's clips follow (empty when unknown: its clips are made again)."""
     try:
         data = json.loads(path.read_text())
         return {int(k): str(v) for k, v in data.items()}
@@ -683,14 +683,13 @@ class ClipGenerator:
         digests = {j.index: _job_digest(j) for j in planned}
         stamp = folder.parent / f"{folder.name}.{prefix}.plan.json"  # beside the folder: it holds audio only
         made = _read_stamp(stamp)
-        for i in [i for i in existing if made.get(i, digests.get(i)) != digests.get(i)]:
-            existing.pop(i).unlink(missing_ok=True)  # made for another text, voice or setting: make it again
+        for i in [i for i in existing if made.get(i) != digests.get(i)]:
+            # made for another text, voice or setting (or by a version that kept no stamp): make it again
+            existing.pop(i).unlink(missing_ok=True)
+        # Stamped before synthesis: every file that exists from now on follows this plan (even after a kill).
+        atomic_write_text(stamp, json.dumps({str(i): d for i, d in digests.items()}))
         jobs = [j for j in planned if j.index not in existing]
-        try:
-            res = self._run_jobs(jobs, piper, report, cancel, message, count - len(jobs), total or count)
-        finally:
-            now = _existing(folder, prefix)
-            atomic_write_text(stamp, json.dumps({str(i): d for i, d in digests.items() if i in now}))
+        res = self._run_jobs(jobs, piper, report, cancel, message, count - len(jobs), total or count)
         res["kept"] = count - len(jobs)
         return res
 

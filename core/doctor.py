@@ -163,7 +163,8 @@ def check_network(get: Callable[[str, float], int] | None = None) -> Finding:
 
     cost = "no voice or dataset downloads; training works offline with the bundled voices"
     if hf_offline():
-        return Finding("Downloads", WARN, "HF_HUB_OFFLINE is set: downloads are off", cost, "unset HF_HUB_OFFLINE")
+        var = next(v for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE") if os.environ.get(v, "").strip())
+        return Finding("Downloads", WARN, f"{var} is set: downloads are off", cost, f"unset {var}")
     url = f"{hf_endpoint()}/api/models?limit=1"
     get = get or _http_status
     try:
@@ -183,15 +184,28 @@ def _http_status(url: str, timeout: float) -> int:
     return int(requests.head(url, timeout=timeout, allow_redirects=True).status_code)
 
 
+def _guarded(name: str, check: Callable[[], Finding | list[Finding]]) -> list[Finding]:
+    """A check that breaks (a broken CUDA library, a damaged voice file) is a finding too, never a crash."""
+    try:
+        out = check()
+    except Exception as exc:
+        return [Finding(name, WARN, f"the check failed: {type(exc).__name__}: {exc}", "unknown: see the error",
+                        "reinstall what the error names, or report it with this output")]
+    return out if isinstance(out, list) else [out]
+
+
 def run_checks(ws: Any, network: bool = True, gpu: bool = True) -> list[Finding]:
     """All checks for workspace ``ws``, in the order a user fixes them."""
-    found = [check_python(), *check_audio(), *check_voices(ws), check_feature_models(ws), check_tflite(),
-             check_disk(ws)]
+    checks: list[tuple[str, Callable[[], Finding | list[Finding]]]] = [
+        ("Python", check_python), ("Microphone", check_audio), ("Voices", lambda: check_voices(ws)),
+        ("Feature models", lambda: check_feature_models(ws)), ("TFLite (Home Assistant)", check_tflite),
+        ("Disk space", lambda: check_disk(ws)),
+    ]
     if gpu:
-        found.append(check_gpu())
+        checks.append(("GPU", check_gpu))
     if network:
-        found.append(check_network())
-    return found
+        checks.append(("Downloads", check_network))
+    return [f for name, check in checks for f in _guarded(name, check)]
 
 
 def worst(findings: list[Finding]) -> str:

@@ -58,6 +58,9 @@ _PHASE_KEYS: dict[str, tuple[str, ...]] = {
     "evaluation": ("target_false_accepts_per_hour", "min_voices"),
 }
 
+# Settings added after the first release, with their defaults (left out of fingerprints while at the default).
+_LATER_KEYS: dict[str, object] = {"pronunciation": ""}
+
 # Folders a phase writes (relative to the project); removed by --force. Recordings are never touched.
 _PHASE_OUTPUTS: dict[str, tuple[str, ...]] = {
     "clips": ("clips/positive", "clips/negative", "clips/negative_speech"),
@@ -76,7 +79,9 @@ def phase_fingerprint(cfg: TrainingConfig, phase: str) -> str:
         if p == phase:
             break
     data = cfg.to_dict()
-    text = json.dumps({k: data[k] for k in keys}, sort_keys=True)
+    # Settings added later count only once set, so projects made before them keep their finished phases.
+    text = json.dumps({k: data[k] for k in keys if not (k in _LATER_KEYS and data[k] == _LATER_KEYS[k])},
+                      sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

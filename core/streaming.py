@@ -6,7 +6,8 @@ each frame the melspectrogram model sees the newest ``frame + 480`` samples (8 n
 the embedding model sees the newest 76 melspectrogram rows and appends one 96-d embedding to the feature
 buffer (which starts with the embeddings of 4 s of random noise), and the head scores the newest 16
 embeddings. The first 5 predictions of a stream are reported as 0. Chunks of other sizes are handled
-as openWakeWord does (a remainder waits for the next call; several frames at once give their maximum).
+as openWakeWord does (a remainder waits for the next call; several frames at once give their maximum;
+chunks are best kept under 8 s, as openWakeWord keeps 10 s of history).
 
 The head is an ``.onnx`` (onnxruntime) or ``.tflite`` (ai-edge-litert, Home Assistant's format) file.
 ``tests/test_streaming.py`` checks the scores against ``openwakeword.Model`` where that package installs.
@@ -30,6 +31,7 @@ MEL_CONTEXT = 480  # 3 hops of 160 samples before each frame
 MEL_WINDOW = 76  # melspectrogram rows per embedding
 MEL_ROWS_MAX = 970  # openWakeWord keeps ~10 s of melspectrogram rows
 FEATURES_MAX = 120  # and ~10 s of embeddings
+RAW_MAX = 160000  # and 10 s of audio
 EMB_DIM = 96
 IGNORED_PREDICTIONS = 5  # openwakeword.Model reports 0 for a stream's first 5 predictions
 
@@ -141,14 +143,14 @@ class StreamingDetector:
         if self._accumulated < FRAME or self._accumulated % FRAME:
             return self._accumulated
         n = self._accumulated
-        spec = self._melspec(self._raw[-(n + MEL_CONTEXT) :])
+        spec = self._melspec(self._raw[-(n + MEL_CONTEXT) :][-RAW_MAX:])
         self._raw = self._raw[-MEL_CONTEXT:]
         self._mel_rows = np.vstack([self._mel_rows, spec])[-MEL_ROWS_MAX:]
         for i in range(n // FRAME - 1, -1, -1):
             end = len(self._mel_rows) - 8 * i
-            window = self._mel_rows[end - MEL_WINDOW : end]
-            if window.shape[0] == MEL_WINDOW:
-                self._features = np.vstack([self._features, self._embed(window[None])])
+            if end < MEL_WINDOW:  # older than the rows kept (a chunk of 10 s or more)
+                continue
+            self._features = np.vstack([self._features, self._embed(self._mel_rows[end - MEL_WINDOW : end][None])])
         self._accumulated = 0
         self._features = self._features[-FEATURES_MAX:]
         return n
@@ -165,8 +167,9 @@ class StreamingDetector:
             raise EasyOWWError(f"Audio must be 16-bit PCM (int16) at 16 kHz, got {x.dtype}.")
         with self._lock:
             n = self._add_audio(x.reshape(-1))
-            if n > FRAME:
-                score = max(self.score_window(self._window(i)) for i in range(n // FRAME))
+            if n > FRAME:  # several frames at once: the best of their windows (those still kept)
+                windows = min(n // FRAME, len(self._features) - self.n_frames + 1)
+                score = max(self.score_window(self._window(i)) for i in range(windows))
             elif n == FRAME:
                 score = self.score_window(self._window(0))
             else:  # not a whole frame yet: the last reported score

@@ -384,3 +384,8 @@ def test_changed_pronunciation_remakes_only_the_positives(tmp_path: Path, tts: P
     after = {p.name: p.read_bytes() for p in fixed.positive_dir.glob("*.wav")}
     assert after.keys() == first.keys() and all(after[k] != first[k] for k in first)
     assert all("mike roft" in j.text.lower() for j in fixed.plan_synthetic_clips("hey mycroft", tts.resolve([JOE]), 6))
+    # Clips from a version that kept no stamp (or a stamp that is gone) are made again, not trusted.
+    (clips / "positive.synth.plan.json").unlink()
+    res = ClipGenerator(tmp_path / "rec", clips, seed=5, workers=1, pronunciation="hey mike roft").generate_synthetic_clips(
+        "hey mycroft", [JOE], tts, 6)
+    assert res["created"] == 6

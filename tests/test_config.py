@@ -95,3 +95,19 @@ def test_config_manager(tmp_path):
     mgr.save(TrainingConfig.create_default("two", "hey two"))
     assert mgr.list_projects() == ["one", "two"]
     assert mgr.load("two").wake_word == "hey two"
+
+
+def test_pronunciation_changes_the_clip_phase_only_once_set() -> None:
+    """Projects made before the setting existed keep their finished phases; setting it redoes the clips."""
+    import hashlib
+    import json
+
+    from core.orchestrator import _PHASE_KEYS, PHASES, phase_fingerprint
+
+    cfg = TrainingConfig(wake_word="hey mycroft", project_name="m")
+    keys = [k for p in PHASES[: PHASES.index("clips") + 1] for k in _PHASE_KEYS[p] if k != "pronunciation"]
+    data = cfg.to_dict()
+    before = hashlib.sha256(json.dumps({k: data[k] for k in keys}, sort_keys=True).encode()).hexdigest()[:16]
+    assert phase_fingerprint(cfg, "clips") == before  # as the version without the setting computed it
+    cfg.pronunciation = "hey my croft"
+    assert phase_fingerprint(cfg, "clips") != before

@@ -80,3 +80,15 @@ async def test_doctor_screen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         assert "easy-oww works here" in summary or "Everything" in summary or "missing" in summary
         await pilot.press("escape")
         assert not isinstance(app.screen, DoctorScreen)
+
+
+def test_a_broken_check_is_a_finding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken() -> doctor.Finding:
+        raise OSError("libcudnn.so.9: cannot open shared object file")
+
+    monkeypatch.setattr(doctor, "check_gpu", broken)
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    found = {f.name: f for f in doctor.run_checks(Workspace(tmp_path / "ws"))}
+    assert found["GPU"].status == "warn" and "libcudnn" in found["GPU"].detail
+    assert found["Downloads"].fix == "unset TRANSFORMERS_OFFLINE"

@@ -79,3 +79,13 @@ def test_bad_inputs_give_clear_errors(head: Path, tmp_path: Path) -> None:
     det = StreamingDetector(head, fm)
     with pytest.raises(EasyOWWError, match="int16"):
         det.predict(np.zeros(FRAME, np.float32))
+
+
+def test_long_chunks_do_not_break_the_stream(head: Path, audio: np.ndarray) -> None:
+    """A chunk longer than openWakeWord's 10 s of history: scored on the windows still kept, no crash."""
+    det = StreamingDetector(head, locate_feature_models(None), seed=2)
+    long = np.tile(audio, 1 + (16000 * 12) // len(audio))[: 16000 * 12]
+    for _ in range(6):  # past the 5 ignored predictions
+        score = det.predict(long)
+    assert 0.0 < score <= 1.0
+    assert 0.0 <= det.predict(audio[:FRAME]) <= 1.0

@@ -29,6 +29,7 @@ def make_console(highlight: bool = True, stderr: bool = False) -> Any:
     if stream.isatty():
         return Console(highlight=highlight, stderr=stderr)
     width = int(os.environ["COLUMNS"]) if os.environ.get("COLUMNS", "").isdigit() else PIPE_WIDTH
+    width = max(width, 40)  # COLUMNS=0 would print nothing at all
     return Console(highlight=highlight, stderr=stderr, width=width, soft_wrap=True)
 
 
