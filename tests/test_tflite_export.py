@@ -68,9 +68,9 @@ def _saturating(seed: int = 2) -> np.ndarray:
 
 
 def _onnx(model: nn.Module, path: Path) -> Path:
-    torch.onnx.export(model.eval(), (torch.zeros(1, 16, 96),), str(path), input_names=["x"],
-                      output_names=["y"], external_data=False, dynamo=True)
-    return path
+    from core.export import export_onnx  # the product's exporter (torch's legacy path: no onnxscript)
+
+    return export_onnx(model.eval(), path)
 
 
 def _check_file(path: Path, model: nn.Module, feats: np.ndarray, tol: float = 1e-4) -> float:
