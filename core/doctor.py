@@ -208,6 +208,13 @@ def run_checks(ws: Any, network: bool = True, gpu: bool = True) -> list[Finding]
     return [f for name, check in checks for f in _guarded(name, check)]
 
 
+SUMMARY = {
+    OK: "Everything easy-oww uses is here.",
+    WARN: "easy-oww works here; the warnings say what would make it better.",
+    MISSING: "Something easy-oww needs is missing: see the fixes.",
+}
+
+
 def worst(findings: list[Finding]) -> str:
     order = {OK: 0, WARN: 1, MISSING: 2}
     return max((f.status for f in findings), key=order.__getitem__, default=OK)

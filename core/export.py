@@ -78,13 +78,9 @@ def onnx_scores(path: str | Path, features: np.ndarray) -> np.ndarray:
 
 
 def _session(model_bytes: bytes) -> Any:
-    import onnxruntime as ort
+    from core.streaming import onnx_session
 
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 2
-    so.inter_op_num_threads = 1
-    so.log_severity_level = 3
-    return ort.InferenceSession(model_bytes, so, providers=["CPUExecutionProvider"])
+    return onnx_session(model_bytes, threads=2)
 
 
 def _batched_session(path: str | Path) -> Any | None:
@@ -131,7 +127,6 @@ def run_export_phase(
     """
     import torch
 
-    from core.feature_models import feature_models_for
     from core.features import load_features
     from core.training import load_trained_head
 
@@ -144,9 +139,9 @@ def run_export_phase(
     report(Progress(STAGE, 1, 3, f"wrote {out.name}"))
     check_onnx_signature(out)
 
-    from core.streaming import StreamingDetector
+    from core.streaming import load_head
 
-    detector = StreamingDetector(out, feature_models_for(project), seed=cfg.seed)
+    score_window, _ = load_head(out)  # the loader the streaming detector (evaluation, live test) uses
     report(Progress(STAGE, 2, 3, "loads in the openWakeWord pipeline"))
     check_cancel(cancel)
 
@@ -167,7 +162,7 @@ def run_export_phase(
     got = onnx_scores(out, feats)
     diff = float(np.max(np.abs(ref - got))) if len(feats) else 0.0
     # the streaming detector's head call must give the same score on one window
-    diff = max(diff, abs(detector.score_window(feats[:1]) - float(ref[0])))
+    diff = max(diff, abs(score_window(feats[:1]) - float(ref[0])))
     if not diff <= MAX_DIFF:
         out.unlink(missing_ok=True)
         raise EasyOWWError(
@@ -182,7 +177,7 @@ def run_export_phase(
         "bytes": out.stat().st_size,
         "max_abs_diff": diff,
         "compared_rows": int(len(feats)),
-        "model_name": detector.name,
+        "model_name": out.stem,
         "trained_steps": int(info.get("summary", {}).get("steps", info.get("step", 0)) or 0),
         "seconds": seconds,
     }

@@ -156,22 +156,14 @@ class FeatureExtractor:
     """Runs the two ONNX feature models; thread-safe for one caller at a time."""
 
     def __init__(self, models: FeatureModels, threads: int | None = None, embed_batch: int = 256) -> None:
-        import onnxruntime as ort
-
-        def session(path: Path | bytes, intra: int) -> Any:
-            so = ort.SessionOptions()
-            so.intra_op_num_threads = intra
-            so.inter_op_num_threads = 1
-            so.log_severity_level = 3
-            src = path if isinstance(path, bytes) else str(path)
-            return ort.InferenceSession(src, so, providers=["CPUExecutionProvider"])
+        from core.streaming import onnx_session
 
         self.models = models
-        self._mel = session(models.melspec, 1)
+        self._mel = onnx_session(models.melspec, 1)
         batched = per_row_clamp_mel_bytes(models.melspec)
-        self._mel_batched = session(batched, 1) if batched is not None else None
+        self._mel_batched = onnx_session(batched, 1) if batched is not None else None
         self.threads = threads or auto_threads()
-        self._emb = session(models.embedding, max(1, self.threads))
+        self._emb = onnx_session(models.embedding, max(1, self.threads))
         self.embed_batch = embed_batch
         self._lock = threading.Lock()
 

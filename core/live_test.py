@@ -78,12 +78,7 @@ def load_scorer(model_path: str | Path, feature_models_dir: Path | None = None) 
     from core.feature_models import locate_feature_models
     from core.streaming import StreamingDetector
 
-    path = Path(model_path)
-    if not path.is_file():
-        raise EasyOWWError(f"No model at {path}. Train and export it first (easy-oww train NAME).")
-    if path.suffix.lower() not in (".onnx", ".tflite"):
-        raise EasyOWWError(f"{path.name}: the live test takes an openWakeWord .onnx or .tflite model.")
-    return StreamingDetector(path, locate_feature_models(feature_models_dir)).predict
+    return StreamingDetector(model_path, locate_feature_models(feature_models_dir)).predict
 
 
 # -- audio input --------------------------------------------------------------------------------------

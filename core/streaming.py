@@ -36,14 +36,15 @@ EMB_DIM = 96
 IGNORED_PREDICTIONS = 5  # openwakeword.Model reports 0 for a stream's first 5 predictions
 
 
-def _session(path: Path, threads: int) -> Any:
+def onnx_session(src: str | Path | bytes, threads: int = 1) -> Any:
+    """A quiet CPU onnxruntime session over a model file or its bytes (``threads`` intra-op threads)."""
     import onnxruntime as ort
 
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
     so.log_severity_level = 3
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(src if isinstance(src, bytes) else str(src), so, providers=["CPUExecutionProvider"])
 
 
 def load_head(path: str | Path, threads: int = 1) -> tuple[Callable[[np.ndarray], float], int]:
@@ -63,7 +64,7 @@ def load_head(path: str | Path, threads: int = 1) -> tuple[Callable[[np.ndarray]
     if suffix != ".onnx":
         raise EasyOWWError(f"{path.name}: an openWakeWord head is an .onnx or .tflite file.")
     try:
-        sess = _session(path, threads)
+        sess = onnx_session(path, threads)
     except Exception as exc:  # onnxruntime raises its own exception types
         raise EasyOWWError(
             f"Cannot load the model {path} ({type(exc).__name__}: {exc}). Export it again (easy-oww export NAME)."
@@ -95,8 +96,8 @@ class StreamingDetector:
         self.path = Path(head_path)
         self.name = self.path.stem
         self.score_window, self.n_frames = load_head(self.path, threads)
-        self._mel = _session(feature_models.melspec, threads)
-        self._emb = _session(feature_models.embedding, threads)
+        self._mel = onnx_session(feature_models.melspec, threads)
+        self._emb = onnx_session(feature_models.embedding, threads)
         noise = np.random.RandomState(seed % 2**32).randint(-1000, 1000, 16000 * 4).astype(np.int16)
         self._initial = self._batch_embeddings(noise)
         self._lock = threading.Lock()

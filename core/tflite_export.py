@@ -136,12 +136,9 @@ def _torch_scores(model: Any, features: np.ndarray) -> np.ndarray:
 
 def onnx_scores(onnx_path: str | os.PathLike[str], features: np.ndarray) -> np.ndarray:
     """Scores of an openWakeWord ONNX head, one window at a time (its batch dim may be static)."""
-    import onnxruntime as ort
+    from core.streaming import onnx_session
 
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    opts.inter_op_num_threads = 1
-    sess = ort.InferenceSession(str(onnx_path), sess_options=opts, providers=["CPUExecutionProvider"])
+    sess = onnx_session(onnx_path, threads=1)
     name = sess.get_inputs()[0].name
     out = [float(np.asarray(sess.run(None, {name: f[None].astype(np.float32)})[0]).reshape(-1)[0])
            for f in features]

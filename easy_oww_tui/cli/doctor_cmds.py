@@ -18,7 +18,7 @@ def doctor_cmd(offline: bool, workspace: str | None) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from core.doctor import environment_summary, run_checks, worst
+    from core.doctor import SUMMARY, environment_summary, run_checks, worst
 
     ws = get_workspace(workspace)
     findings = run_checks(ws, network=not offline)
@@ -33,9 +33,7 @@ def doctor_cmd(offline: bool, workspace: str | None) -> None:
     env = ", ".join(f"{k}={v}" if v else f"{k} unset" for k, v in environment_summary().items())
     console.print(f"workspace: {ws.root}  ({env})")
     status = worst(findings)
-    console.print({"ok": "[green]Everything easy-oww uses is here.[/]",
-                   "warn": "[yellow]easy-oww works here; the warnings above say what would make it better.[/]",
-                   "missing": "[red]Something easy-oww needs is missing: see the fixes above.[/]"}[status])
+    console.print(f"[{STYLE[status]}]{escape(SUMMARY[status])}[/]")
     if status == "missing":
         raise SystemExit(1)
 

@@ -16,11 +16,6 @@ if TYPE_CHECKING:
     from easy_oww_tui.app import EasyOWWApp
 
 STYLE = {"ok": "green", "warn": "yellow", "missing": "red"}
-SUMMARY = {
-    "ok": "Everything easy-oww uses is here.",
-    "warn": "easy-oww works here; the rows in yellow say what would make it better.",
-    "missing": "Something easy-oww needs is missing: see the fix in the red rows.",
-}
 
 
 class DoctorScreen(Screen[None]):
@@ -67,7 +62,7 @@ class DoctorScreen(Screen[None]):
         self.post_message(self.Checked(found))
 
     def on_doctor_screen_checked(self, message: Checked) -> None:
-        from core.doctor import worst
+        from core.doctor import SUMMARY, worst
 
         table = self.query_one("#doctor-table", DataTable)
         table.clear()
