@@ -18,6 +18,7 @@ from core.errors import EasyOWWError
 
 AUDIO_OUTPUT_SYNCHRONOUS = 2
 CHARS_UTF8 = 1
+PHONEMES_IPA = 2  # espeak_TextToPhonemes: IPA as UTF-8
 ESPEAK_RATE, ESPEAK_VOLUME, ESPEAK_PITCH, ESPEAK_RANGE, ESPEAK_WORDGAP = 1, 2, 3, 4, 7
 # English accents in espeak-ng's data (language ids as espeak names them).
 ENGLISH_ACCENTS = ("en-us", "en", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd",
@@ -79,6 +80,8 @@ class EspeakLibrary:
         lib.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint,
                                      ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
         lib.espeak_Synth.restype = ctypes.c_int
+        lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int, ctypes.c_int]
+        lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
         self._seedable = hasattr(lib, "espeak_ng_SetRandSeed")
         if self._seedable:
             lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
@@ -118,6 +121,23 @@ class EspeakLibrary:
         if err != 0:
             raise EasyOWWError(f"espeak-ng failed to speak {text[:40]!r} with voice {voice!r} (error {err}).")
         return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+
+
+    def phonemes(self, text: str, voice: str = "en-us") -> str:
+        """How ``voice`` pronounces ``text``, in IPA (clauses joined by spaces)."""
+        buf = ctypes.create_string_buffer(text.encode("utf-8"))
+        ptr = ctypes.c_void_p(ctypes.addressof(buf))
+        out: list[str] = []
+        with self._lock:
+            if self._lib.espeak_SetVoiceByName(voice.encode()) != 0:
+                raise EasyOWWError(f"espeak-ng has no voice {voice!r}.")
+            for _ in range(64):  # one clause per call; the pointer becomes NULL after the last
+                if not ptr.value:
+                    break
+                res = self._lib.espeak_TextToPhonemes(ctypes.byref(ptr), CHARS_UTF8, PHONEMES_IPA)
+                if res:
+                    out.append(res.decode("utf-8", "replace").strip())
+        return " ".join(x for x in out if x)
 
 
 _LIBRARY: EspeakLibrary | None = None

@@ -191,7 +191,8 @@ class EasyOWWApp(App[None]):
     def action_new_project(self) -> None:
         from easy_oww_tui.screens.create import CreateProjectScreen
 
-        self.push_screen(CreateProjectScreen(self.workspace.list_projects()), self._create_done)
+        self.push_screen(CreateProjectScreen(self.workspace.list_projects(), voices_dir=self.workspace.voices_dir),
+                         self._create_done)
 
     def _create_done(self, cfg: Any) -> None:
         from core.errors import EasyOWWError

@@ -123,7 +123,7 @@ async def test_create_project_through_dialog(tmp_path: Path):
 async def test_create_dialog_shows_validation_errors(tmp_path: Path):
     app = EasyOWWApp(workspace=tmp_path, deterministic=True)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("n", *"hey jarvis", "tab")
+        await pilot.press("n", *"hey jarvis", "tab", "tab")  # past "Say it as" to the name
         name = app.screen.query_one("#in-name")
         name.value = ""
         await pilot.press(*"bad/name")
@@ -141,6 +141,33 @@ async def test_create_dialog_shows_validation_errors(tmp_path: Path):
         assert Workspace(tmp_path).list_projects() == []
         await pilot.press("escape")
         assert isinstance(app.screen, ProjectsScreen)
+
+
+async def _checked(pilot) -> str:
+    for _ in range(200):
+        await pilot.pause(0.05)
+        if pilot.app.screen.query("#word-check.checked"):
+            return text_of(pilot.app, "#word-check")
+    raise AssertionError("the wake-word check never showed")
+
+
+@run_async
+async def test_create_dialog_checks_the_word_and_keeps_the_pronunciation(tmp_path: Path):
+    app = EasyOWWApp(workspace=tmp_path, deterministic=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("n", *"hi")
+        assert "Too short" in await _checked(pilot)
+        app.screen.query_one("#in-wake_word").value = ""
+        await pilot.press(*"hey mycroft")
+        text = await _checked(pilot)
+        assert "not in the pronouncing dictionary" in text and "my croft" in text
+        await pilot.press("tab", *"hey my croft")  # the pronunciation field: the check follows it
+        text = await _checked(pilot)
+        assert "not in the pronouncing dictionary" not in text and "good" in text
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        cfg = Workspace(tmp_path).project("hey_mycroft").load_config()
+        assert (cfg.wake_word, cfg.pronunciation) == ("hey mycroft", "hey my croft")
 
 
 @run_async

@@ -103,9 +103,34 @@ def test_projects_empty(snap_compare, tmp_path, size):
     assert snap_compare(app_for(tmp_path / "empty"), terminal_size=size)
 
 
+async def _type_wake_word(pilot, keys: list[str]) -> None:
+    """Open the create dialog, type ``keys`` and wait for the wake-word check to show."""
+    await pilot.press("n", *keys)
+    for _ in range(200):
+        await pilot.pause(0.05)
+        if pilot.app.screen.query("#word-check.checked"):
+            break
+    else:
+        raise AssertionError("the wake-word check never showed")
+    await pilot.pause()
+
+
 @pytest.mark.parametrize("size", SIZES)
 def test_create_dialog_with_error(snap_compare, workspace, size):
-    assert snap_compare(app_for(workspace), press=["n", *"hey jarvis", "ctrl+s"], terminal_size=size)
+    async def run_before(pilot):
+        await _type_wake_word(pilot, [*"hey jarvis"])
+        await pilot.press("ctrl+s")
+
+    assert snap_compare(app_for(workspace), run_before=run_before, terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_create_dialog_word_check(snap_compare, workspace, size):
+    """An everyday word: the check warns before anything is trained."""
+    async def run_before(pilot):
+        await _type_wake_word(pilot, [*"computer"])
+
+    assert snap_compare(app_for(workspace), run_before=run_before, terminal_size=size)
 
 
 @pytest.mark.parametrize("size", SIZES)

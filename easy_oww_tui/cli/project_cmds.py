@@ -58,7 +58,12 @@ def create_cmd(name: str, wake_word: str | None, pronunciation: str | None, samp
     click.echo(f"  folder: {project.path}")
     click.echo(f"  samples: {cfg.target_samples} ({cfg.real_samples} real, {cfg.synthetic_samples} synthetic), "
                f"steps: {cfg.max_steps}")
-    click.echo(f"Next: `easy-oww record {name}` (optional), then `easy-oww train {name}`.")
+    from core.word_check import check_phrase
+
+    for advice in (a for a in check_phrase(cfg.wake_word, cfg.pronunciation).advice if a.level == "warning"):
+        click.secho(f"  warning: {advice.text}", fg="yellow")
+    click.echo(f"Next: `easy-oww record {name}` (optional), then `easy-oww train {name}`. "
+               f'More about the word: `easy-oww check "{cfg.wake_word}"`.')
 
 
 @click.command("list")
