@@ -90,6 +90,7 @@ CALIBRATION_MINUTES = 120.0
 PIPER_WARP = (0.88, 1.14)  # pseudo-speakers: Piper audio resampled by this factor (vocal tract + pitch)
 MAX_PASSAGE_SECONDS = 60.0
 UNSEEN_DIR = "unseen"
+PHRASINGS_SUFFIX = ".phrasings.json"
 
 
 # ---------------------------------------------------------------------------- jobs
@@ -297,6 +298,7 @@ class ClipGenerator:
         workers: int | None = None,
         stage: str = STAGE,
         pronunciation: str = "",
+        phrasings: Sequence[str] = (),
     ) -> None:
         if sample_rate != SAMPLE_RATE:
             raise EasyOWWError(f"sample_rate {sample_rate} is not supported; openWakeWord needs 16000 Hz.")
@@ -314,6 +316,7 @@ class ClipGenerator:
         self.workers = workers
         self.stage = stage
         self.pronunciation = pronunciation
+        self.phrasings = tuple(phrasings)  # other ways to say the wake word, trained into the same model
         for d in (self.positive_dir, self.negative_dir, self.speech_dir):
             d.mkdir(parents=True, exist_ok=True)
             remove_stale_temps(d)
@@ -424,6 +427,7 @@ class ClipGenerator:
         res = self._synthesise_missing(self.positive_dir, "synth", count,
                                        lambda n: self.plan_synthetic_clips(wake_word, voices, n),
                                        piper, report, cancel, "Synthesising the wake word")
+        self.write_phrasings(self.positive_dir, "synth", wake_word, count, 17)
         res.update(total=len(_existing(self.positive_dir, "synth")), voices=[v.name for v in voices])
         return res
 
@@ -440,10 +444,25 @@ class ClipGenerator:
             pro = random_prosody(rng)
             warp = piper_warp(rng) if by_name[name].engine == "piper" else 1.0
             jobs.append(TTSJob(i, str(folder / f"{prefix}_{i:05d}.wav"),
-                               phrases.positive_text(wake_word, self.seed + kind - 17, i, self.pronunciation), name, spk,
+                               phrases.positive_text(wake_word, self._text_seed(kind), i, self.pronunciation,
+                                                     self.phrasings), name, spk,
                                pro.length_scale, pro.noise_scale, pro.noise_w, self.clip_samples, True,
                                job_seed(self.seed, kind, i), warp))
         return jobs
+
+    def _text_seed(self, kind: int) -> int:
+        return self.seed + kind - 17
+
+    def write_phrasings(self, folder: Path, prefix: str, wake_word: str, count: int, kind: int) -> None:
+        """``<folder>.<prefix>.phrasings.json`` beside ``folder``: which phrasing each positive clip says (only
+        when the project has other phrasings; evaluation reports recall per phrasing from it)."""
+        path = folder.parent / f"{folder.name}.{prefix}{PHRASINGS_SUFFIX}"
+        if not self.phrasings:
+            path.unlink(missing_ok=True)
+            return
+        which = {f"{prefix}_{i:05d}": phrases.positive_phrasing(wake_word, self._text_seed(kind), i, self.phrasings)
+                 for i in range(count)}
+        atomic_write_text(path, json.dumps(which, indent=0))
 
     def plan_adversarial_clips(self, wake_word: str, voices: Sequence[VoiceInfo], count: int) -> list[TTSJob]:
         """What near-miss negative clip i will be (depends only on (seed, i))."""
@@ -453,7 +472,7 @@ class ClipGenerator:
             name, spk = voice_for_index(voices, i, self.seed + 1)
             rng = np.random.default_rng([self.seed, i, 19])
             pro = random_prosody(rng)
-            text = phrases.adversarial_phrase(wake_word, self.seed, i)
+            text = phrases.adversarial_phrase(wake_word, self.seed, i, self.phrasings)
             words = text.split()
             if len(words) > 6:  # only ~1 s is kept: speak a few consecutive words, not the whole sentence
                 k = int(rng.integers(3, 6))
@@ -479,7 +498,8 @@ class ClipGenerator:
             pro = random_prosody(rng)
             warp = piper_warp(rng) if by_name[name].engine == "piper" else 1.0
             jobs.append(TTSJob(i, str(folder / f"{prefix}_{i:05d}.wav"),
-                               phrases.negative_passage(wake_word, self.seed + kind - 37, i, home=pool == "unseen"),
+                               phrases.negative_passage(wake_word, self.seed + kind - 37, i, home=pool == "unseen",
+                                                        also=self.phrasings),
                                name, spk,
                                pro.length_scale, pro.noise_scale, pro.noise_w, 0, False,
                                job_seed(self.seed, kind, i), warp))
@@ -513,6 +533,7 @@ class ClipGenerator:
             lambda n: self.plan_synthetic_clips(wake_word, voices, n, "unseen", self.unseen_positive_dir,
                                                 "unseen", 53),
             piper, report, cancel, "Synthesising the wake word in unseen voices")
+        self.write_phrasings(self.unseen_positive_dir, "unseen", wake_word, n_positive, 53)
         n_sound = int(round(n_passages * 0.2)) if n_passages else 0
         neg = self._synthesise_missing(
             self.unseen_negative_dir, "cal", n_passages - n_sound,
@@ -769,6 +790,19 @@ class ClipGenerator:
         return {"checked": checked, "ok": not bad, "bad": bad}
 
 
+def load_phrasings(clips_dir: Path) -> dict[str, str]:
+    """Source clip id (``synth_00012``, ``unseen_00012``) -> the phrasing it says, for projects with several."""
+    out: dict[str, str] = {}
+    for path in sorted(Path(clips_dir).rglob(f"*{PHRASINGS_SUFFIX}")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # rewritten by the next clips phase
+        if isinstance(data, dict):
+            out.update({str(k): str(v) for k, v in data.items()})
+    return out
+
+
 # ----------------------------------------------------------------------- phase
 def speech_minutes(cfg: Any, n_positive: int) -> float:
     """Minutes of negative speech to synthesise (``negative_speech_minutes``; 0 = 4 s per positive)."""
@@ -802,7 +836,7 @@ def run_clip_phase(project: Any, cfg: Any, report: Reporter = null_report, cance
                  "make a more robust model: `easy-oww download-voices` (the multi-speaker en_US-libritts_r-medium first; `easy-oww train --get-voice` fetches it).", STAGE)
         gen = ClipGenerator(project.recordings_dir(cfg), project.clips_dir(cfg), cfg.sample_rate,
                             cfg.clip_duration_ms, seed=cfg.seed, workers=kw.get("workers"),
-                            pronunciation=cfg.pronunciation)
+                            pronunciation=cfg.pronunciation, phrasings=cfg.phrasings)
         real = gen.process_real_recordings(report, cancel)
         n_real = real["total"]
         if n_real < cfg.real_samples:

@@ -48,6 +48,7 @@ _CHOICES: dict[str, tuple[Any, ...]] = {
 }
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 MAX_NAME_LEN = 64
+MAX_PHRASINGS = 4
 
 
 def name_problem(name: str) -> str | None:
@@ -68,6 +69,27 @@ def name_problem(name: str) -> str | None:
     return None
 
 
+def phrasing_problems(wake_word: str, phrasings: list[str]) -> list[str]:
+    """What is wrong with a project's other phrasings (each needs letters, differs from the rest, is short)."""
+    from core.phrases import normalize_text
+
+    errors: list[str] = []
+    if len(phrasings) > MAX_PHRASINGS:
+        errors.append(f"phrasings: {len(phrasings)} given; at most {MAX_PHRASINGS} besides the wake word (each "
+                      "one takes a share of the clips).")
+    seen = {normalize_text(wake_word)} if isinstance(wake_word, str) else set()
+    for p in phrasings:
+        text = normalize_text(p) if isinstance(p, str) else ""
+        if not text:
+            errors.append(f"phrasings: {p!r} has no letters; write another way to say the wake word, e.g. 'ok jarvis'.")
+        elif len(text) > 60:
+            errors.append(f"phrasings: {p!r} is {len(text)} characters; a wake phrase is 2-4 words.")
+        elif text in seen:
+            errors.append(f"phrasings: {p!r} is listed twice (or is the wake word itself); remove it.")
+        seen.add(text)
+    return errors
+
+
 @dataclass
 class TrainingConfig:
     """Everything that decides how a project's model is made."""
@@ -78,6 +100,7 @@ class TrainingConfig:
     # ("hey my croft" for "hey mycroft"). Empty: the wake word as written, plus respellings of words
     # the pronouncing dictionary does not know.
     pronunciation: str = ""
+    phrasings: list[str] = field(default_factory=list)  # other ways to say it ("ok jarvis"), in the same model
     target_samples: int = 1000
     real_samples: int = 20
     synthetic_samples: int = 980
@@ -163,6 +186,8 @@ class TrainingConfig:
         ):
             errors.append("pronunciation: has no letters; write the wake word as it should sound "
                           "(e.g. 'hey my croft'), or leave it empty.")
+        if isinstance(self.phrasings, list):
+            errors += phrasing_problems(self.wake_word, self.phrasings)
         if isinstance(self.project_name, str):
             problem = name_problem(self.project_name)
             if problem:

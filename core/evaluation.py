@@ -128,6 +128,31 @@ def load_unseen(features_dir: Path, cls: str) -> list[np.ndarray]:
     return [emb[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1)]
 
 
+def recall_by_phrasing(project: Any, cfg: TrainingConfig, pos_files: list[str], pos_max: np.ndarray,
+                       unseen_max: np.ndarray, threshold: float) -> dict[str, dict[str, float]]:
+    """Recall of each phrasing at ``threshold`` (projects with other phrasings only), on the same clips as the
+    headline recall: the unseen-voice wake words when there are any, else the validation clips. Recordings and
+    clips without a recorded phrasing count as the wake word."""
+    if not cfg.phrasings:
+        return {}
+    from core.clips import load_phrasings
+    from core.features import UNSEEN_PREFIX, load_sidecar, source_id
+
+    which = load_phrasings(project.clips_dir(cfg))
+    files, scores = pos_files, pos_max
+    if len(unseen_max):
+        files = list(load_sidecar(project.features_dir(cfg), UNSEEN_PREFIX.rstrip("_"), "positive")["files"])
+        scores = unseen_max
+    if len(files) != len(scores):
+        return {}
+    out: dict[str, dict[str, float]] = {}
+    for phrase in (cfg.wake_word, *cfg.phrasings):
+        mine = np.array([which.get(source_id(f), cfg.wake_word) == phrase for f in files], bool)
+        if mine.any():
+            out[phrase] = {"recall": float(np.mean(scores[mine] >= threshold)), "clips": int(mine.sum())}
+    return out
+
+
 def stream_scores(score: Any, emb: np.ndarray, block: int = 8192) -> np.ndarray:
     """Per-frame scores of a live stream from its (T, 96) embeddings: the head on the last 16 after each frame."""
     from core.features import N_FRAMES
@@ -295,6 +320,9 @@ def evaluate_model(
         metrics["recall_unseen_voices_at_0_5"] = float(np.mean(unseen_max >= 0.5))
         metrics["fa_per_hour_unseen_voices"] = sum(
             count_triggers(x, threshold) for x in streams[-len(unseen_neg):]) / unseen_hours
+    by_phrasing = recall_by_phrasing(project, cfg, pos_files, pos_max, unseen_max, threshold)
+    if by_phrasing:
+        metrics["recall_by_phrasing"] = by_phrasing
     if real.any():
         metrics["recall_real_recordings"] = float(np.mean(pos_max[real] >= threshold))
     if neg_files:

@@ -154,6 +154,7 @@ def build_card(project: Any, cfg: Any, eval_result: dict[str, Any], training_sum
             "negative_hours": metrics.get("negative_hours"),
             "recall_unseen_voices": metrics.get("recall_unseen_voices"),
             "recall_training_voices": metrics.get("recall_training_voices"),
+            "recall_by_phrasing": metrics.get("recall_by_phrasing"),
             "measured_on": eval_result.get("measured_on", {}),
             "statement": quality_statement(eval_result),
         },
@@ -209,6 +210,7 @@ def render_markdown(card: dict[str, Any]) -> str:
         "",
         *[f"- {line}" for line in p.get("statement", [])],
         "",
+        *household_lines(card),
         "## Training data",
         "",
     ]
@@ -280,10 +282,42 @@ def write_model_card(
     for key, value in (eval_result or {}).items():
         data.setdefault(key, value)
     card = build_card(project, cfg, data, training_summary)
+    from core.household import household_summary
+
+    card["household"] = household_summary(project, cfg)
     data["card"] = card
     atomic_write_text(json_path, json.dumps(data, indent=1, default=str))
     atomic_write_text(md_path, render_markdown(card))
     return json_path, md_path
+
+
+def update_household(project: Any, cfg: Any) -> None:
+    """Put the household test's recall per speaker (for the current model) into the card and its .md."""
+    from core.household import household_summary
+
+    json_path = project.model_path(cfg, ".json")
+    try:
+        data = json.loads(json_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return  # no card yet (an untrained or half-made project): the next training writes one
+    card = data.get("card") if isinstance(data, dict) else None
+    if not isinstance(card, dict):
+        return
+    card["household"] = household_summary(project, cfg)
+    atomic_write_text(json_path, json.dumps(data, indent=1, default=str))
+    atomic_write_text(project.model_path(cfg, ".md"), render_markdown(card))
+
+
+def household_lines(card: dict[str, Any]) -> list[str]:
+    """Markdown lines for the household test section ([] when nobody has tested this model)."""
+    rows = (card.get("household") or {}).get("speakers") or []
+    if not rows:
+        return []
+    out = ["## In your home (easy-oww test --speaker)", "", "| speaker | sessions | heard | recall | false triggers |",
+           "|---|---|---|---|---|"]
+    out += [f"| {r['speaker']} | {r['sessions']} | {r['hits']}/{r['tries']} | {_fmt(r['recall'], '.2f')} | "
+            f"{r['false_triggers']} |" for r in rows]
+    return out + [""]
 
 
 def quality_statement(result: dict[str, Any]) -> list[str]:
@@ -305,6 +339,10 @@ def quality_statement(result: dict[str, Any]) -> list[str]:
     else:
         lines.append("WARNING: no voices could be kept out of training, so recall is measured only on clips in "
                      "the training voices and overstates how well the model hears other people.")
+    if m.get("recall_by_phrasing"):
+        parts = [f"{phrase!r} {_fmt(r.get('recall'))} ({r.get('clips', '?')} clips)"
+                 for phrase, r in m["recall_by_phrasing"].items()]
+        lines.append(f"Recall per phrasing at {ts}, same clips: " + ", ".join(parts) + ".")
     if m.get("recall_training_voices") is not None:
         lines.append(f"Recall {_fmt(m['recall_training_voices'])} on {on.get('positive_clips', '?')} validation "
                      "clips in the training voices (in-voice: flatters the model).")

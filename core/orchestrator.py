@@ -47,7 +47,7 @@ _PHASE_FUNCS: dict[str, tuple[str, str]] = {
 
 # The settings each phase reads first; a phase also depends on everything earlier phases read.
 _PHASE_KEYS: dict[str, tuple[str, ...]] = {
-    "clips": ("wake_word", "pronunciation", "target_samples", "real_samples", "synthetic_samples", "negative_samples",
+    "clips": ("wake_word", "pronunciation", "phrasings", "target_samples", "real_samples", "synthetic_samples", "negative_samples",
               "negative_speech_minutes", "voices", "clip_duration_ms", "sample_rate", "seed", "recordings_dir", "clips_dir"),
     "augmentation": ("use_augmentation", "augmentation_probability", "noise_probability", "rir_probability",
                      "pitch_probability", "augmentations_per_clip"),
@@ -59,7 +59,7 @@ _PHASE_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 # Settings added after the first release, with their defaults (left out of fingerprints while at the default).
-_LATER_KEYS: dict[str, object] = {"pronunciation": ""}
+_LATER_KEYS: dict[str, object] = {"pronunciation": "", "phrasings": []}
 
 # Folders a phase writes (relative to the project); removed by --force. Recordings are never touched.
 _PHASE_OUTPUTS: dict[str, tuple[str, ...]] = {

@@ -354,15 +354,20 @@ _CATEGORY_WEIGHTS = {
 }
 
 
-def adversarial_categories(wake_word: str, seed: int = 0) -> dict[str, list[str]]:
+def adversarial_categories(wake_word: str, seed: int = 0, also: tuple[str, ...] = ()) -> dict[str, list[str]]:
     """Every adversarial phrase for ``wake_word`` grouped by category (wake word itself removed)."""
-    return {k: list(v) for k, v in _categories(wake_word, seed).items()}
+    return {k: list(v) for k, v in _categories(wake_word, seed, tuple(also)).items()}
+
+
+def all_spoken_forms(wake_word: str, also: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """Every spoken form of the wake word and of its other phrasings: what no negative may contain."""
+    return tuple(dict.fromkeys(f for phrase in (wake_word, *also) for f in spoken_forms(phrase)))
 
 
 @lru_cache(maxsize=32)
-def _categories(wake_word: str, seed: int) -> dict[str, tuple[str, ...]]:
+def _categories(wake_word: str, seed: int, also: tuple[str, ...] = ()) -> dict[str, tuple[str, ...]]:
     rng = np.random.default_rng([seed, 7])
-    cats = {
+    cats: dict[str, list[str]] = {
         "near_miss": near_miss_phrases(wake_word),
         "partial": partial_phrases(wake_word),
         "hey_word": hey_word_phrases(wake_word),
@@ -370,8 +375,13 @@ def _categories(wake_word: str, seed: int) -> dict[str, tuple[str, ...]]:
         "sentence": list(EVERYDAY_SENTENCES),
         "word_string": _random_word_strings(rng, 60),
     }
+    for phrase in also:  # near misses of every phrasing, interleaved so each weighs the same
+        more = {"near_miss": near_miss_phrases(phrase), "partial": partial_phrases(phrase),
+                "hey_word": hey_word_phrases(phrase), "context": context_phrases(phrase)}
+        for k, v in more.items():
+            cats[k] = [x for pair in zip(cats[k], v, strict=False) for x in pair] + cats[k][len(v):] + v[len(cats[k]):]
     out = {}
-    forms = spoken_forms(wake_word)
+    forms = all_spoken_forms(wake_word, also)
     for k, v in cats.items():
         if k != "near_miss":  # near_miss keeps its repeats (they balance the word positions)
             v = list(dict.fromkeys(v))
@@ -379,9 +389,9 @@ def _categories(wake_word: str, seed: int) -> dict[str, tuple[str, ...]]:
     return out
 
 
-def adversarial_phrase(wake_word: str, seed: int, index: int) -> str:
-    """The ``index``-th adversarial phrase: depends only on (wake word, seed, index)."""
-    cats = {k: v for k, v in _categories(wake_word, seed).items() if v}
+def adversarial_phrase(wake_word: str, seed: int, index: int, also: tuple[str, ...] = ()) -> str:
+    """The ``index``-th adversarial phrase: depends only on (wake word, other phrasings, seed, index)."""
+    cats = {k: v for k, v in _categories(wake_word, seed, tuple(also)).items() if v}
     names = sorted(cats)
     weights = np.array([_CATEGORY_WEIGHTS[n] for n in names])
     rng = np.random.default_rng([seed, index, 11])
@@ -390,9 +400,9 @@ def adversarial_phrase(wake_word: str, seed: int, index: int) -> str:
     return pool[int(rng.integers(len(pool)))]
 
 
-def adversarial_phrases(wake_word: str, count: int, seed: int = 0) -> list[str]:
+def adversarial_phrases(wake_word: str, count: int, seed: int = 0, also: tuple[str, ...] = ()) -> list[str]:
     """``count`` adversarial phrases (deterministic for the seed)."""
-    return [adversarial_phrase(wake_word, seed, i) for i in range(count)]
+    return [adversarial_phrase(wake_word, seed, i, also) for i in range(count)]
 
 
 def _in_dictionary(word: str) -> bool:
@@ -434,10 +444,21 @@ def spoken_forms(wake_word: str, pronunciation: str = "") -> tuple[str, ...]:
     return tuple(dict.fromkeys(forms))
 
 
-def positive_text(wake_word: str, seed: int, index: int, pronunciation: str = "") -> str:
-    """The text spoken for positive clip ``index``: half the wake word as written and half its respellings
-    when it has any (see :func:`spoken_forms`), in one of its punctuation/casing variations."""
-    forms = spoken_forms(wake_word, pronunciation)
+def positive_phrasing(wake_word: str, seed: int, index: int, also: tuple[str, ...] = ()) -> str:
+    """Which phrasing positive clip ``index`` says: the wake word or one of ``also``, equally often."""
+    if not also:
+        return wake_word
+    k = int(np.random.default_rng([seed, index, 17]).integers(len(also) + 1))
+    return wake_word if k == 0 else also[k - 1]
+
+
+def positive_text(wake_word: str, seed: int, index: int, pronunciation: str = "",
+                  also: tuple[str, ...] = ()) -> str:
+    """The text spoken for positive clip ``index``: its phrasing (:func:`positive_phrasing`), half as written
+    and half its respellings when it has any (see :func:`spoken_forms`), in one of its punctuation/casing
+    variations. ``pronunciation`` belongs to the wake word, not to the other phrasings."""
+    phrase = positive_phrasing(wake_word, seed, index, also)
+    forms = spoken_forms(phrase, pronunciation if phrase == wake_word else "")
     rng = np.random.default_rng([seed, index, 13])
     form = forms[0] if len(forms) == 1 or rng.random() < 0.5 else forms[1 + int(rng.integers(len(forms) - 1))]
     variants = wake_word_variations(form)
@@ -458,13 +479,14 @@ _PASSAGE_WEIGHTS = {
 
 
 @lru_cache(maxsize=8)
-def _dictionary_words(wake_word: str) -> tuple[str, ...]:
-    """Ordinary-looking CMU dictionary words, without the wake word's (non-greeting) words or homophones."""
+def _dictionary_words(wake_word: str, also: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """Ordinary-looking CMU dictionary words, without the wake word's (and its other phrasings') non-greeting
+    words or their homophones."""
     import pronouncing
 
     pronouncing.init_cmu()
     banned_sounds = set()
-    for w in words_of(wake_word):
+    for w in (w for phrase in (wake_word, *also) for w in words_of(phrase)):
         if w not in _GREETINGS:
             banned_sounds |= {_strip_stress(p) for p in _phones(w)}
     out: dict[str, None] = {}
@@ -487,18 +509,19 @@ _HOME_WEIGHTS = {
 
 
 def negative_passage(wake_word: str, seed: int, index: int, min_words: int = 45, max_words: int = 80,
-                     home: bool = False) -> str:
+                     home: bool = False, also: tuple[str, ...] = ()) -> str:
     """A long (~20-30 s spoken) negative passage: everyday sentences (with ``home``, half of them generated),
     "hey <word>" sequences, near misses, word strings and dictionary words, never containing the wake word.
     ``home``: the calmer mix used to calibrate the threshold.
 
-    Depends only on (wake word, seed, index, home).
+    Depends only on (wake word, seed, index, home, other phrasings ``also``).
     """
     from core.home_talk import sentence
 
     mix = _HOME_WEIGHTS if home else _PASSAGE_WEIGHTS
-    cats = {k: v for k, v in _categories(wake_word, seed).items() if v and k in mix}
-    dictionary = _dictionary_words(wake_word)
+    cats = {k: v for k, v in _categories(wake_word, seed, tuple(also)).items() if v and k in mix}
+    forms = all_spoken_forms(wake_word, tuple(also))
+    dictionary = _dictionary_words(wake_word, tuple(also))
     names = sorted(set(cats) | ({"dictionary"} if dictionary else set()))
     weights = np.array([mix[n] for n in names])
     weights /= weights.sum()
@@ -521,7 +544,7 @@ def negative_passage(wake_word: str, seed: int, index: int, min_words: int = 45,
             if piece[-1:] not in ".!?":
                 piece += str(rng.choice([".", ",", "!", "?", "..."], p=[0.5, 0.2, 0.1, 0.1, 0.1]))
         candidate = f"{text} {piece}".strip()
-        if any(contains_phrase(candidate, form) for form in spoken_forms(wake_word)):
+        if any(contains_phrase(candidate, form) for form in forms):
             continue
         text = candidate
         n_words += len(words_of(piece))

@@ -25,6 +25,7 @@ class ProjectSummary:
     false_accepts_per_hour: float | None
     threshold: float | None
     config_error: str | None = None
+    speakers: tuple[tuple[str, int, int], ...] = ()  # household test of the current model: (name, heard, tries)
 
 
 def _count(folder: Path, pattern: str = "*.wav") -> int:
@@ -44,6 +45,7 @@ def project_summary(project: Project) -> ProjectSummary:
     speech = _count(project.clips_dir(cfg) / "negative_speech")
     card = project.model_path(cfg, ".json")
     recall = fa = thr = None
+    speakers: tuple[tuple[str, int, int], ...] = ()
     if card.is_file():
         try:
             data = json.loads(card.read_text())
@@ -51,7 +53,9 @@ def project_summary(project: Project) -> ProjectSummary:
             recall = metrics.get("recall")
             fa = metrics.get("false_accepts_per_hour")
             thr = data.get("threshold")
-        except (OSError, ValueError):
+            rows = ((data.get("card") or {}).get("household") or {}).get("speakers") or []
+            speakers = tuple((str(r["speaker"]), int(r["hits"]), int(r["tries"])) for r in rows)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             pass
     return ProjectSummary(
         name=project.name,
@@ -67,4 +71,5 @@ def project_summary(project: Project) -> ProjectSummary:
         false_accepts_per_hour=fa,
         threshold=thr,
         config_error=error,
+        speakers=speakers,
     )

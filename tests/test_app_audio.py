@@ -170,6 +170,39 @@ async def test_test_screen_detects_the_wake_word_live(audio_device, clips, tmp_p
 
 @pytest.mark.audio
 @run_async
+async def test_test_screen_household_test_per_speaker(audio_device, tmp_path: Path):  # noqa: F811
+    """p names the speaker; s runs the prompts; the session is kept and recall per speaker shown (issue #18)."""
+    from core import household
+    from tests.test_household import _session_audio
+
+    head = reference_head()
+    root = workspace_with(tmp_path)
+    clip = write(tmp_path / "anna.wav", _session_audio([True, False], 3.0))
+    app = EasyOWWApp(workspace=root, deterministic=True)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = TestScreen("jarvis", model_path=head, tries=2, every_s=3.0)
+        await app.push_screen(screen)
+        await pilot.press("p", *"Anna", "enter")
+        await pilot.pause()
+        assert "Household test: Anna" in text_of(app, "#test-status")
+        await pilot.press("s")
+        job = app.jobs["jarvis#test"]
+        await wait_for(pilot, lambda: screen.listening or not job.running, 30, "the detector to listen")
+        proc = audio_device.play(clip)
+        await wait_for(pilot, lambda: screen.prompted >= 1, 10, "the first prompt")
+        assert "Anna" in text_of(app, "#test-status") and "(1/2)" in text_of(app, "#test-status")
+        await wait_for(pilot, lambda: not job.running, 30, "the session to end")
+        proc.wait(10)
+        await pilot.pause()
+        status = text_of(app, "#test-status")
+        assert "Anna: 1 of 2 heard; missed prompts 2." in status, status
+        assert "This model in your home: Anna 1/2 (0.50)" in status, status
+    (row,) = household.recall_by_speaker(household.load_sessions(root / "projects" / "jarvis"))
+    assert (row.speaker, row.hits, row.tries) == ("Anna", 1, 2)
+
+
+@pytest.mark.audio
+@run_async
 async def test_test_screen_microphone_problem_shows_the_error(audio_device, tmp_path: Path):  # noqa: F811
     root = workspace_with(tmp_path)
     app = EasyOWWApp(workspace=root, deterministic=True)

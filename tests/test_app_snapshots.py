@@ -112,6 +112,10 @@ async def _type_wake_word(pilot, keys: list[str]) -> None:
             break
     else:
         raise AssertionError("the wake-word check never showed")
+    from textual.widgets import Input
+
+    for field in pilot.app.screen.query(Input):  # the wait spans blinks: a steady cursor, the same image each run
+        field.cursor_blink = False
     await pilot.pause()
 
 

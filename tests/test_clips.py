@@ -389,3 +389,49 @@ def test_changed_pronunciation_remakes_only_the_positives(tmp_path: Path, tts: P
     res = ClipGenerator(tmp_path / "rec", clips, seed=5, workers=1, pronunciation="hey mike roft").generate_synthetic_clips(
         "hey mycroft", [JOE], tts, 6)
     assert res["created"] == 6
+
+
+# ------------------------------------------------------------------ several phrasings (issue #18)
+def test_positives_cover_every_phrasing_and_negatives_none() -> None:
+    also = ("okay jarvis",)
+    chosen = [phrases.positive_phrasing("hey jarvis", 3, i, also) for i in range(400)]
+    share = chosen.count("okay jarvis") / len(chosen)
+    assert 0.4 < share < 0.6  # equally often
+    texts = [phrases.positive_text("hey jarvis", 3, i, "", also) for i in range(400)]
+    for phrase, text in zip(chosen, texts, strict=True):
+        assert phrases.normalize_text(text) == phrase
+    # Without other phrasings nothing changes: old projects keep their clips.
+    assert all(phrases.positive_phrasing("hey jarvis", 3, i) == "hey jarvis" for i in range(50))
+    # No negative may say another phrasing: "hey jervis" is a near miss of "hey jarvis" on its own...
+    other = "hey jervis"
+    alone = phrases.adversarial_categories("hey jarvis", 0)
+    assert any(phrases.contains_phrase(p, other) for v in alone.values() for p in v)
+    # ...but not in a project that also wakes on it; its own near misses join the pool.
+    both = phrases.adversarial_categories("hey jarvis", 0, (other,))
+    pool = [p for v in both.values() for p in v]
+    assert not any(phrases.contains_phrase(p, f) for p in pool for f in (other, "hey jarvis"))
+    assert set(phrases.near_miss_phrases("okay jarvis")) & set(phrases.adversarial_categories(
+        "hey jarvis", 0, also)["near_miss"])
+    for i in range(30):
+        text = phrases.negative_passage("hey jarvis", 0, i, also=(other,))
+        assert not phrases.contains_phrase(text, other) and not phrases.contains_phrase(text, "hey jarvis")
+
+
+def test_phrasing_map_and_validation(tmp_path: Path, tts: PiperTTS) -> None:
+    from core.clips import load_phrasings
+
+    gen = ClipGenerator(tmp_path / "rec", tmp_path / "clips", seed=2, workers=1, phrasings=("okay jarvis",))
+    gen.generate_synthetic_clips("hey jarvis", [JOE], tts, 8)
+    which = load_phrasings(tmp_path / "clips")
+    assert len(which) == 8 and set(which.values()) <= {"hey jarvis", "okay jarvis"}
+    for job in gen.plan_synthetic_clips("hey jarvis", tts.resolve([JOE]), 8):
+        assert phrases.normalize_text(job.text) == which[Path(job.out_path).stem]
+    # Back to one phrasing: the map goes, so nothing reports a phrasing the clips no longer say.
+    ClipGenerator(tmp_path / "rec", tmp_path / "clips", seed=2, workers=1).generate_synthetic_clips(
+        "hey jarvis", [JOE], tts, 8)
+    assert load_phrasings(tmp_path / "clips") == {}
+    cfg = TrainingConfig.create_default("x", "hey jarvis")
+    cfg.phrasings = ["okay jarvis", "Hey Jarvis!", "?!", "hey " + "very " * 20 + "long"]
+    ok, errors = cfg.validate()
+    assert not ok and len(errors) == 3
+    assert any("listed twice" in e for e in errors) and any("no letters" in e for e in errors)

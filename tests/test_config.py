@@ -102,12 +102,14 @@ def test_pronunciation_changes_the_clip_phase_only_once_set() -> None:
     import hashlib
     import json
 
-    from core.orchestrator import _PHASE_KEYS, PHASES, phase_fingerprint
+    from core.orchestrator import _LATER_KEYS, _PHASE_KEYS, PHASES, phase_fingerprint
 
     cfg = TrainingConfig(wake_word="hey mycroft", project_name="m")
-    keys = [k for p in PHASES[: PHASES.index("clips") + 1] for k in _PHASE_KEYS[p] if k != "pronunciation"]
+    keys = [k for p in PHASES[: PHASES.index("clips") + 1] for k in _PHASE_KEYS[p] if k not in _LATER_KEYS]
     data = cfg.to_dict()
     before = hashlib.sha256(json.dumps({k: data[k] for k in keys}, sort_keys=True).encode()).hexdigest()[:16]
     assert phase_fingerprint(cfg, "clips") == before  # as the version without the setting computed it
     cfg.pronunciation = "hey my croft"
+    assert phase_fingerprint(cfg, "clips") != before
+    cfg.pronunciation, cfg.phrasings = "", ["ok mycroft"]  # other phrasings (issue #18): the same rule
     assert phase_fingerprint(cfg, "clips") != before

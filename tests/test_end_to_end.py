@@ -13,8 +13,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 def test_quick_preset_trains_a_working_model(tmp_path):
-    out = run_cli("create", "hey_jarvis", "--wake-word", "hey jarvis", "--preset", "quick", workspace=tmp_path)
+    """With a second phrasing ("okay jarvis", issue #18): one model, recall reported per phrasing."""
+    out = run_cli("create", "hey_jarvis", "--wake-word", "hey jarvis", "--also", "okay jarvis", "--preset", "quick",
+                  workspace=tmp_path)
     assert out.returncode == 0, out.stderr
+    assert "okay jarvis" in out.stdout
     project = tmp_path / "projects" / "hey_jarvis"
     cfg = TrainingConfig.load(project / "config.yaml")
     assert cfg.max_steps <= 1500 and cfg.target_samples <= 500
@@ -35,6 +38,12 @@ def test_quick_preset_trains_a_working_model(tmp_path):
     assert m["recall_at_0_5"] >= 0.5, m
     assert 0.0 < card["threshold"] < 1.0
     assert card["config"]["wake_word"] == "hey jarvis"
+    assert card["config"]["phrasings"] == ["okay jarvis"]
+    per = m["recall_by_phrasing"]
+    assert set(per) == {"hey jarvis", "okay jarvis"}
+    assert all(r["clips"] >= 10 for r in per.values()), per
+    assert all(r["recall"] >= 0.3 for r in per.values()), per  # both phrasings are heard, not just one
+    assert "Recall per phrasing" in out.stdout
 
     ev = run_cli("eval", "hey_jarvis", workspace=tmp_path)
     assert ev.returncode == 0, ev.stderr

@@ -63,6 +63,7 @@ class _LiveState:
         self.time_s = 0.0
         self.detections = 0
         self.false = 0
+        self.prompted = 0  # household test: prompts shown so far
 
     def render(self) -> Any:
         from rich.text import Text
@@ -134,14 +135,22 @@ def _print_summary(console: Any, summary: Any, wake_word: str) -> None:
 @click.option("--device", default=None, help="Input device name or index (list them: python -m sounddevice).")
 @click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False), default=None,
               help="An openWakeWord .onnx or .tflite model (default: the project's).")
+@click.option("--speaker", default=None, help="Household test: who is speaking. Prompts --tries times and keeps "
+                                              "recall per speaker across sessions.")
+@click.option("--tries", type=click.IntRange(1, 100), default=10, show_default=True,  # household.DEFAULT_TRIES
+              help="Household test: how many times to prompt for the wake word.")
+@click.option("--every", type=click.FloatRange(2.0, 30.0), default=4.0, show_default=True,
+              help="Household test: seconds from one prompt to the next.")
 @workspace_option
 @friendly_errors
 def test_cmd(name: str, duration: float, threshold: float | None, device: str | None,
-             model_path: str | None, workspace: str | None) -> None:
+             model_path: str | None, speaker: str | None, tries: int, every: float, workspace: str | None) -> None:
     """Say the wake word into the microphone and watch NAME's model detect it.
 
-    Press f to mark the last detection as a false trigger, q to stop.
+    Press f to mark the last detection as a false trigger, q to stop. With --speaker, a household test:
+    say the wake word at each prompt; misses and detections are kept per speaker.
     """
+    from core import household
     from core.events import Level
     from core.live_test import Detection, LiveDetector, Score
 
@@ -156,6 +165,10 @@ def test_cmd(name: str, duration: float, threshold: float | None, device: str | 
             threshold = 0.5
             console.print("[dim]No evaluated threshold saved for this project; using 0.5.[/]")
     interactive = sys.stdin.isatty() and console.is_terminal
+    if speaker is not None:
+        speaker = household.check_speaker(speaker)
+        duration = household.session_seconds(tries, every)
+        prompts = household.prompt_times(tries, every)
     state = _LiveState(threshold)
     listening = threading.Event()
     cancel = threading.Event()
@@ -173,6 +186,10 @@ def test_cmd(name: str, duration: float, threshold: float | None, device: str | 
                 sys.stdout.flush()
         elif isinstance(event, Score):
             state.score, state.time_s = event.score, event.time_s
+            if speaker is not None and state.prompted < tries and event.time_s >= prompts[state.prompted]:
+                state.prompted += 1
+                console.print(f"[bold]{speaker}: say {cfg.wake_word!r} now[/] ({state.prompted}/{tries})")
+                sys.stdout.flush()
         elif isinstance(event, Detection):
             state.detections += 1
             console.print(f"[bold green]Detected[/] {cfg.wake_word!r} #{event.index + 1} at {event.time_s:.1f} s "
@@ -206,6 +223,36 @@ def test_cmd(name: str, duration: float, threshold: float | None, device: str | 
         if live is not None:
             live.stop()
     _print_summary(console, summary, cfg.wake_word)
+    if speaker is not None:
+        _household_result(console, project, cfg, path, summary, speaker, tries, every)
+
+
+def _household_result(console: Any, project: Any, cfg: Any, path: Path, summary: Any, speaker: str, tries: int,
+                      every: float) -> None:
+    """Score the prompts, keep the session, print recall per speaker for this model."""
+    import datetime as dt
+
+    from rich.markup import escape
+    from rich.table import Table
+
+    from core import household
+
+    res = household.finish_session(project, cfg, path, summary, speaker, tries, every,
+                                   dt.datetime.now().isoformat(timespec="seconds"))
+    if res is None:
+        console.print("Household test stopped before the first prompt ended: nothing kept.")
+        return
+    s = res.session
+    console.print(f"{escape(speaker)}: {s.hits} of {s.tries} heard"
+                  + ("" if s.tries == tries else f" (stopped after {s.tries} of {tries} prompts)")
+                  + (f"; missed prompts: {', '.join(map(str, res.missed))}" if res.missed else "") + ".")
+    table = Table(title=f"Household test of {path.name} (threshold {summary.threshold:.2f})")
+    for col in ("speaker", "sessions", "heard", "recall", "false triggers"):
+        table.add_column(col)
+    for r in res.speakers:
+        table.add_row(escape(r.speaker), str(r.sessions), f"{r.hits}/{r.tries}", f"{r.recall:.2f}",
+                      str(r.false_triggers))
+    console.print(table)
 
 
 COMMANDS: list[click.Command] = [test_cmd]

@@ -14,14 +14,16 @@ from easy_oww_tui.cli.common import friendly_errors, get_workspace, make_console
 @click.option("--wake-word", help='The phrase to detect, e.g. "hey jarvis".')
 @click.option("--pronunciation", default=None,
               help='How the voices should say it, in ordinary words, when they get it wrong (e.g. "hey my croft").')
+@click.option("--also", "phrasings", multiple=True, metavar="PHRASE",
+              help='Another way to say it, trained into the same model (repeat for more), e.g. --also "ok jarvis".')
 @click.option("--samples", type=int, default=None, help="Positive clips to make (default 1000).")
 @click.option("--steps", type=int, default=None, help="Training steps (default 10000).")
 @click.option("--preset", type=click.Choice(["default", "quick"]), default="default",
               help="quick: a few hundred clips and ~1,000 steps, for trying things out.")
 @workspace_option
 @friendly_errors
-def create_cmd(name: str, wake_word: str | None, pronunciation: str | None, samples: int | None,
-               steps: int | None, preset: str, workspace: str | None) -> None:
+def create_cmd(name: str, wake_word: str | None, pronunciation: str | None, phrasings: tuple[str, ...],
+               samples: int | None, steps: int | None, preset: str, workspace: str | None) -> None:
     """Create a project NAME for a wake word."""
     from core.config import TrainingConfig, name_problem
     from core.errors import ProjectError
@@ -47,6 +49,7 @@ def create_cmd(name: str, wake_word: str | None, pronunciation: str | None, samp
         cfg.max_steps = steps
     if pronunciation:
         cfg.pronunciation = pronunciation
+    cfg.phrasings = [p.strip() for p in phrasings]
     ws = get_workspace(workspace)
     project = ws.create_project(cfg)
     click.secho(f"Created project {name!r} for wake word {wake_word!r}", fg="green")
@@ -55,13 +58,17 @@ def create_cmd(name: str, wake_word: str | None, pronunciation: str | None, samp
     forms = spoken_forms(cfg.wake_word, cfg.pronunciation)
     if len(forms) > 1 or forms[0] != " ".join(cfg.wake_word.lower().split()):
         click.echo(f"  the voices will say: {' / '.join(repr(f) for f in forms)}")
+    if cfg.phrasings:
+        click.echo(f"  also: {', '.join(repr(p) for p in cfg.phrasings)} (one model; recall reported per phrasing)")
     click.echo(f"  folder: {project.path}")
     click.echo(f"  samples: {cfg.target_samples} ({cfg.real_samples} real, {cfg.synthetic_samples} synthetic), "
                f"steps: {cfg.max_steps}")
     from core.word_check import check_phrase
 
-    for advice in (a for a in check_phrase(cfg.wake_word, cfg.pronunciation).advice if a.level == "warning"):
-        click.secho(f"  warning: {advice.text}", fg="yellow")
+    checks = [check_phrase(cfg.wake_word, cfg.pronunciation)] + [check_phrase(p) for p in cfg.phrasings]
+    for report in checks:
+        for advice in (a for a in report.advice if a.level == "warning"):
+            click.secho(f"  warning ({report.phrase}): {advice.text}", fg="yellow")
     click.echo(f"Next: `easy-oww record {name}` (optional), then `easy-oww train {name}`. "
                f'More about the word: `easy-oww check "{cfg.wake_word}"`.')
 

@@ -124,3 +124,59 @@ class HelpScreen(ModalScreen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+class SpeakerDialog(ModalScreen[object]):
+    """Who is about to speak in a household test; dismisses with the name, "" to end household mode, or None."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, current: str = "", tries: int = 10) -> None:
+        super().__init__()
+        self.current, self.tries = current, tries
+
+    def compose(self) -> ComposeResult:
+        from textual.widgets import Input
+
+        with Vertical(classes="dialog", id="speaker-dialog"):
+            yield Label("Household test", classes="dialog-title")
+            yield Static(f"Who is speaking? Each person says the wake word at {self.tries} prompts; recall is kept "
+                         "per person. Leave it empty for a plain test.", classes="dialog-body")
+            yield Input(value=self.current, placeholder="e.g. Anna", id="speaker-name", compact=True)
+            yield Static("", id="speaker-error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("OK (enter)", variant="primary", id="ok", compact=True)
+                yield Button("Cancel (esc)", id="cancel", compact=True)
+
+    def on_mount(self) -> None:
+        from textual.widgets import Input
+
+        self.query_one("#speaker-name", Input).focus()
+
+    def _accept(self) -> None:
+        from textual.widgets import Input
+
+        from core.errors import EasyOWWError
+        from core.household import check_speaker
+
+        value = self.query_one("#speaker-name", Input).value
+        if not value.strip():
+            self.dismiss("")
+            return
+        try:
+            self.dismiss(check_speaker(value))
+        except EasyOWWError as exc:
+            self.query_one("#speaker-error", Static).update(f"[red]{escape(str(exc))}[/]")
+
+    def on_input_submitted(self, event: object) -> None:
+        self._accept()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "ok":
+            self._accept()
+        else:
+            self.dismiss(None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

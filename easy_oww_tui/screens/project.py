@@ -124,7 +124,11 @@ class ProjectScreen(Screen[None]):
         if s.model_exists:
             eline = (f"recall {fmt_float(s.recall)}, {fmt_float(s.false_accepts_per_hour)} false accepts/h, "
                      f"threshold {fmt_float(s.threshold)}")
-            steps.append(("test", step_prompt(5, "e", "Test and use the model", OK, [eline])))
+            elines = [eline]
+            if s.speakers:
+                elines.append("In your home: " + ", ".join(f"{n} {h}/{t}" for n, h, t in s.speakers)
+                              + " heard (easy-oww test --speaker NAME).")
+            steps.append(("test", step_prompt(5, "e", "Test and use the model", OK, elines)))
         else:
             steps.append(("test", step_prompt(5, "e", "Test and use the model", OPTIONAL,
                                               ["No model yet: train first."])))

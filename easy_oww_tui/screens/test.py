@@ -4,7 +4,8 @@
 :class:`~core.live_test.LiveDetector` on the default microphone, reporting each 80 ms frame
 (level meter and score bar, coalesced :class:`~easy_oww_tui.messages.LiveScore` messages) and each
 detection (:class:`~easy_oww_tui.messages.WakeWordDetected`). ``c`` stops and shows a summary,
-``f`` marks the last detection as a false trigger. A microphone problem ends the job and the App
+``f`` marks the last detection as a false trigger; ``p`` names a speaker for a household test (prompts,
+recall per speaker kept by core.household). A microphone problem ends the job and the App
 shows the error dialog. The threshold is the evaluated one (``models/<name>.json``), else 0.5.
 """
 
@@ -63,12 +64,18 @@ class TestScreen(Screen[None]):
         Binding("s", "start", "Start"),
         Binding("c", "stop", "Stop"),
         Binding("f", "mark_false", "False trigger"),
+        Binding("p", "speaker", "Speaker"),
         Binding("escape", "back", "Back"),
     ]
 
     def __init__(self, project_name: str, model_path: str | Path | None = None,
-                 threshold: float | None = None, device: str | int | None = None) -> None:
+                 threshold: float | None = None, device: str | int | None = None,
+                 tries: int | None = None, every_s: float | None = None) -> None:
         super().__init__()
+        from core.household import DEFAULT_EVERY_S, DEFAULT_TRIES
+
+        self.tries = tries or DEFAULT_TRIES  # household test: prompts per session
+        self.every_s = every_s or DEFAULT_EVERY_S
         self.project_name = project_name
         self.job_key = f"{project_name}#test"
         self.explicit_model = Path(model_path) if model_path else None
@@ -81,6 +88,9 @@ class TestScreen(Screen[None]):
         self.detector: Any = None  # the running/last LiveDetector (set by the worker thread)
         self.listening = False
         self.detections = 0
+        self.speaker = ""  # household test: who speaks ("" = a plain test)
+        self.speaker_run = ""  # the speaker of the running/last run
+        self.prompted = 0
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -157,9 +167,12 @@ class TestScreen(Screen[None]):
         elif job is not None and job.running:
             if not self.listening:
                 self.status("Loading the model and opening the microphone…")
+        elif self.speaker:
+            self.status(f"Household test: [b]{escape(self.speaker)}[/b] says “{escape(self.wake_word)}” at each of "
+                        f"{self.tries} prompts. Press [b]s[/b] to start; [b]p[/b] changes the speaker.")
         else:
             self.status(f"Press [b]s[/b] to start listening, then say “{escape(self.wake_word)}” "
-                        "a few times; [b]c[/b] stops.")
+                        "a few times; [b]c[/b] stops; [b]p[/b]: household test per speaker.")
 
     def job_updated(self, msg: JobMessage) -> None:
         if isinstance(msg, LiveScore):
@@ -171,6 +184,8 @@ class TestScreen(Screen[None]):
                             "[b]f[/b] marks a wrong detection, [b]c[/b] stops.")
             self.query_one("#test-level", LevelMeter).show(msg.rms_db, msg.clipped)
             self.query_one("#test-score", ScoreBar).show(msg.score)
+            if self.speaker_run:
+                self.show_prompt(msg.time_s)
         elif isinstance(msg, WakeWordDetected):
             self.add_detection(msg.index, msg.time_s, msg.score)
         elif isinstance(msg, JobDone):
@@ -182,6 +197,40 @@ class TestScreen(Screen[None]):
             else:
                 self.status("Stopped. Press [b]s[/b] to listen again.")
             self.show_summary(msg.result if isinstance(msg.result, dict) else {})
+            if self.speaker_run and msg.outcome != "failed":
+                self.finish_household()
+
+    def show_prompt(self, time_s: float) -> None:
+        from core.household import prompt_times
+
+        times = prompt_times(self.tries, self.every_s)
+        if self.prompted < self.tries and time_s >= times[self.prompted]:
+            self.prompted += 1
+            self.status(f"[b red]●[/b red] [b]{escape(self.speaker_run)}[/b]: say “{escape(self.wake_word)}” now "
+                        f"([b]{self.prompted}[/b]/{self.tries}). [b]f[/b] marks a wrong detection, [b]c[/b] stops.")
+
+    def finish_household(self) -> None:
+        """Keep the household session and show recall per speaker (core.household)."""
+        from core.errors import EasyOWWError
+        from core.household import finish_session
+
+        if self.detector is None or self.model is None:
+            return
+        try:
+            project = self.app.workspace.project(self.project_name)
+            res = finish_session(project, project.load_config(), self.model, self.detector.summary(),
+                                 self.speaker_run, self.tries, self.every_s)
+        except EasyOWWError as exc:
+            self.app.show_error("Household test not kept", self.app.scrub(str(exc)))
+            return
+        if res is None:
+            self.status("Stopped before the first prompt ended: nothing kept. Press [b]s[/b] to start again.")
+            return
+        s = res.session
+        missed = f"; missed prompts {', '.join(map(str, res.missed))}" if res.missed else ""
+        per = ", ".join(f"{escape(r.speaker)} {r.hits}/{r.tries} ({r.recall:.2f})" for r in res.speakers)
+        self.status(f"[b]{escape(s.speaker)}[/b]: {s.hits} of {s.tries} heard{missed}. "
+                    f"This model in your home: {per}.")
 
     def add_detection(self, index: int, time_s: float, score: float) -> None:
         table = self.query_one("#test-detections", DataTable)
@@ -243,6 +292,10 @@ class TestScreen(Screen[None]):
         self.detector = None
         self.listening = False
         self.detections = 0
+        self.speaker_run, self.prompted = self.speaker, 0
+        from core.household import session_seconds
+
+        duration = session_seconds(self.tries, self.every_s) if self.speaker else None
         self.query_one("#test-detections", DataTable).clear()
         self.query_one("#test-score", ScoreBar).reset()
         self.set_summary("")
@@ -254,7 +307,7 @@ class TestScreen(Screen[None]):
                                     report=make_live_reporter(post, key), cancel=cancel,
                                     feature_models_dir=feature_dir)
             self.detector = detector
-            return detector.run(None).to_dict()
+            return detector.run(duration).to_dict()
 
         self.app.start_job(key, JOB_KIND, work)
 
@@ -277,6 +330,19 @@ class TestScreen(Screen[None]):
         if not self.app.is_running(self.job_key):
             self.show_summary({})
         self.notify(f"Detection #{marked.index + 1} marked as a false trigger.")
+
+    def action_speaker(self) -> None:
+        if self.app.is_running(self.job_key):
+            self.notify("Stop the test first (c), then choose who speaks.", severity="information")
+            return
+        from easy_oww_tui.screens.dialogs import SpeakerDialog
+
+        def chosen(name: object) -> None:
+            if isinstance(name, str):
+                self.speaker = name
+                self.redraw_all()
+
+        self.app.push_screen(SpeakerDialog(self.speaker, self.tries), chosen)
 
     def action_back(self) -> None:
         if self.app.is_running(self.job_key):
