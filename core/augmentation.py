@@ -493,7 +493,7 @@ def run_augmentation_phase(project: Any, cfg: Any, report: Reporter = null_repor
     report(StageStarted(STAGE, None, "Augmenting clips (rooms, noise, pitch, tempo, gain)"))
     if not cfg.use_augmentation:
         log(report, "Augmentation is off (use_augmentation: false); skipping this step.", STAGE)
-        report(StageFinished(STAGE, True, "skipped (augmentation off)", time.monotonic() - t0))
+        report(StageFinished(STAGE, True, "skipped (augmentation off)", time.monotonic() - t0, "skipped"))
         return {"skipped": True}
     try:
         ws = project.workspace

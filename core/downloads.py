@@ -305,7 +305,7 @@ def download_file(
     desc = description or dest.name
     if dest.is_file() and (expected_size is None or dest.stat().st_size == expected_size):
         report(StageStarted(stage, total=expected_size, description=desc))
-        report(StageFinished(stage, ok=True, message="already downloaded"))
+        report(StageFinished(stage, ok=True, message="already downloaded", status="skipped"))
         return dest
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)

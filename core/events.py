@@ -53,12 +53,23 @@ class LogLine:
     stage: str = ""
 
 
+FINISH_STATUSES = ("done", "skipped", "failed", "cancelled")
+
+
 @dataclass(frozen=True)
 class StageFinished:
+    """A stage ended. ``status``: "done", "skipped" (nothing to do), "failed" or "cancelled"; empty means
+    "done" when ``ok``, else "failed"."""
+
     stage: str
     ok: bool = True
     message: str = ""
     seconds: float | None = None
+    status: str = ""
+
+    @property
+    def outcome(self) -> str:
+        return self.status or ("done" if self.ok else "failed")
 
 
 Event = StageStarted | Progress | Metric | Level | LogLine | StageFinished

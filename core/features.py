@@ -601,7 +601,7 @@ def run_feature_phase(
     report(StageStarted(STAGE, total=plan.total, description="Computing openWakeWord features"))
     if manifest and manifest.get("fingerprint") == fp:
         report(Progress(STAGE, plan.total, plan.total, "features are up to date"))
-        report(StageFinished(STAGE, True, "features are up to date", time.monotonic() - t0))
+        report(StageFinished(STAGE, True, "features are up to date", time.monotonic() - t0, "skipped"))
         return {**manifest["arrays_summary"], "skipped": True, "seconds": time.monotonic() - t0}
 
     models = feature_models_for(project)

@@ -308,7 +308,8 @@ class TrainingOrchestrator:
                     summary.phase_status[phase] = "skipped"
                     summary.phase_seconds[phase] = state.seconds(phase)
                     summary.phase_summaries[phase] = state.summary(phase)
-                    log(ev.StageFinished(stage=phase, ok=True, message="skipped (already done)", seconds=0.0))
+                    log(ev.StageFinished(stage=phase, ok=True, message="skipped (already done)", seconds=0.0,
+                                        status="skipped"))
                     continue
                 upstream_changed = True  # every later phase must run again
                 state.invalidate_from(phase)
@@ -318,7 +319,7 @@ class TrainingOrchestrator:
                     result = self._run_phase(phase, cfg, log)
                 except Cancelled:
                     summary.phase_status[phase] = "cancelled"
-                    log(ev.StageFinished(stage=phase, ok=False, message="cancelled",
+                    log(ev.StageFinished(stage=phase, ok=False, message="cancelled", status="cancelled",
                                          seconds=time.monotonic() - started))
                     raise
                 except EasyOWWError as exc:

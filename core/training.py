@@ -482,7 +482,7 @@ def _train(
             model = build_head(final["spec"])
             model.load_state_dict(final["model"])
             model.eval()
-            report(StageFinished(STAGE, True, "already trained", time.monotonic() - t0))
+            report(StageFinished(STAGE, True, "already trained", time.monotonic() - t0, "skipped"))
             return TrainResult(model, {**final["summary"], "skipped": True})
 
     data = load_train_data(project, cfg, use_bank=use_bank)

@@ -100,11 +100,7 @@ class JobState:
             self.current = msg.stage
         elif isinstance(msg, PhaseFinished):
             ph = self.phase(msg.stage)
-            skipped = msg.ok and "skipped" in msg.message.lower()
-            if msg.ok:
-                ph.status = "skipped" if skipped else "done"
-            else:
-                ph.status = "cancelled" if msg.message.strip().lower().startswith("cancel") else "failed"
+            ph.status = msg.status
             ph.message, ph.seconds = msg.message, msg.seconds
             if ph.status == "done" and ph.total:
                 ph.done = ph.total
@@ -146,7 +142,7 @@ def make_reporter(post: Post, project: str) -> Callable[[Any], None]:
         elif isinstance(event, ev.LogLine):
             msg = JobLog(project, event.message, event.level, event.stage)
         elif isinstance(event, ev.StageFinished):
-            msg = PhaseFinished(project, event.stage, event.ok, event.message, event.seconds)
+            msg = PhaseFinished(project, event.stage, event.ok, event.message, event.seconds, event.outcome)
         elif isinstance(event, ev.Level):
             msg = LevelChanged(project, event.rms_db, event.peak_db, event.clipped)
         if msg is not None:

@@ -64,12 +64,16 @@ class JobLog(JobMessage):
 
 
 class PhaseFinished(JobMessage):
-    def __init__(self, project: str, stage: str, ok: bool, message: str, seconds: float | None) -> None:
+    """A phase ended; ``status`` is core's: "done", "skipped", "failed" or "cancelled"."""
+
+    def __init__(self, project: str, stage: str, ok: bool, message: str, seconds: float | None,
+                 status: str = "") -> None:
         super().__init__(project)
         self.stage = stage
         self.ok = ok
         self.message = message
         self.seconds = seconds
+        self.status = status or ("done" if ok else "failed")
 
 
 class LevelChanged(JobMessage):

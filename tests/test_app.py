@@ -84,7 +84,7 @@ def test_job_state_folds_events():
 
     state = JobState.fresh("p")
     report = make_reporter(state.apply, "p")
-    report(ev.StageFinished("clips", True, "skipped (already done)", 0.0))
+    report(ev.StageFinished("clips", True, "skipped (already done)", 0.0, "skipped"))
     report(ev.StageStarted("augmentation", 4, "Augmenting"))
     report(ev.Progress("augmentation", 2, 4, "2 of 4"))
     report(ev.Metric("training", "loss", 0.5, 1))
@@ -92,7 +92,7 @@ def test_job_state_folds_events():
     assert state.phases["clips"].status == "skipped"
     assert state.phases["augmentation"].status == "running" and state.phases["augmentation"].done == 2
     assert state.current == "augmentation" and state.metrics["loss"] == [0.5]
-    report(ev.StageFinished("augmentation", False, "cancelled", 1.0))
+    report(ev.StageFinished("augmentation", False, "cancelled", 1.0, "cancelled"))
     assert state.phases["augmentation"].status == "cancelled"
 
 

@@ -76,7 +76,7 @@ TRAINING_EVENTS: list[object] = [
     ev.StageStarted("clips", None, "Making clips for 'hey jarvis'"),
     ev.LogLine("3 real + 997 synthetic positives; voices: en_US-joe-medium", "info", "clips"),
     ev.StageFinished("clips", True, "1000 positives, 2000 negatives", 300.0),
-    ev.StageFinished("augmentation", True, "skipped (already done)", 0.0),
+    ev.StageFinished("augmentation", True, "skipped (already done)", 0.0, "skipped"),
     ev.StageStarted("features", 3000, "Computing features"),
     ev.Progress("features", 3000, 3000, "3000 clips"),
     ev.StageFinished("features", True, "", 200.0),

@@ -19,6 +19,8 @@ from rich.progress import (
 
 from core import events as ev
 
+OUTCOME_MARK = {"done": "[green]done[/]", "failed": "[red]failed[/]", "cancelled": "[yellow]cancelled[/]"}
+
 
 class RichReporter:
     """Callable reporter: one progress bar per stage; warnings and logs printed above the bars."""
@@ -87,6 +89,9 @@ class RichReporter:
             if event.ok and task.total is not None:
                 self.progress.update(tid, completed=task.total)
             took = f" ({event.seconds:.1f} s)" if event.seconds is not None else ""
-            mark = "[green]done[/]" if event.ok else "[red]failed[/]"
-            self.progress.update(tid, note=f"{mark}{took} {event.message}".strip())
+            if event.outcome == "skipped":  # "skipped (already done)", "features are up to date"...
+                note = f"[dim]{event.message or 'skipped'}[/]"
+            else:
+                note = f"{OUTCOME_MARK.get(event.outcome, event.outcome)}{took} {event.message}".strip()
+            self.progress.update(tid, note=note)
         # Level events are for live meters (recording); ignored here.
