@@ -61,17 +61,6 @@ _PHASE_KEYS: dict[str, tuple[str, ...]] = {
 # Settings added after the first release, with their defaults (left out of fingerprints while at the default).
 _LATER_KEYS: dict[str, object] = {"pronunciation": "", "phrasings": []}
 
-# Folders a phase writes (relative to the project); removed by --force. Recordings are never touched.
-_PHASE_OUTPUTS: dict[str, tuple[str, ...]] = {
-    "clips": ("clips/positive", "clips/negative", "clips/negative_speech"),
-    "augmentation": ("clips/positive_augmented", "clips/negative_augmented", "clips/negative_speech_augmented"),
-    "features": ("features",),
-    "training": ("checkpoints",),
-    "export": (),
-    "evaluation": (),
-}
-
-
 def phase_fingerprint(cfg: TrainingConfig, phase: str) -> str:
     keys: list[str] = []
     for p in PHASES:
@@ -216,15 +205,21 @@ def dataset_notes(ws: Workspace) -> tuple[list[str], list[str]]:
     return used, warnings
 
 
-def force_reset(project: Project, state: ProjectState) -> None:
-    """Remove everything training generated (never recordings or the config)."""
-    for phase in PHASES:
-        for rel in _PHASE_OUTPUTS[phase]:
-            target = project.path / rel
-            if target.is_dir():
-                shutil.rmtree(target)
+def force_reset(project: Project, state: ProjectState, cfg: TrainingConfig) -> list[Path]:
+    """Remove everything training generated: the clips, features and checkpoints folders the settings name
+    (never the recordings, the config or a folder holding them). Returns the folders kept for that reason."""
+    keep = [project.path, project.config_path, project.recordings_dir(cfg), project.negative_recordings_dir]
+    keep = [k.resolve() for k in keep]
+    refused: list[Path] = []
+    for target in (project.clips_dir(cfg), project.features_dir(cfg), project.checkpoints_dir):
+        real = target.resolve()
+        if any(k == real or k.is_relative_to(real) for k in keep):
+            refused.append(target)
+        elif target.is_dir():
+            shutil.rmtree(target)
     state.invalidate_from(PHASES[0])
-    project.make_layout()
+    project.make_layout(cfg)
+    return refused
 
 
 def run_training(
@@ -279,7 +274,9 @@ class TrainingOrchestrator:
         if resume and not state.data["phases"] and not force:
             ev.log(self.report, "No earlier run to resume; starting from the beginning.")
         if force:
-            force_reset(project, state)
+            for kept in force_reset(project, state, cfg):
+                ev.warn(self.report, f"--force left {kept} in place: it holds the recordings or the project itself. "
+                        "Point clips_dir/features_dir at folders of their own.")
         project.make_layout(cfg)
         wanted = phases or PHASES
         unknown = [p for p in wanted if p not in PHASES]

@@ -66,3 +66,25 @@ def test_cli_without_tty_points_at_commands(tmp_path):
     out = subprocess.run([sys.executable, "-m", "easy_oww_tui.cli", "--workspace", str(tmp_path)],
                          capture_output=True, text=True, stdin=subprocess.DEVNULL)
     assert out.returncode == 2 and "interactive terminal" in out.stderr
+
+
+def test_force_reset_clears_the_configured_folders_and_never_recordings(tmp_path):
+    from core.orchestrator import ProjectState, force_reset
+
+    ws = Workspace(tmp_path)
+    cfg = TrainingConfig.quick("p", "hey jarvis")
+    cfg.clips_dir, cfg.features_dir = "gen/clips", "gen/features"
+    project = ws.create_project(cfg)
+    for folder in (project.clips_dir(cfg) / "positive", project.features_dir(cfg), project.checkpoints_dir,
+                   project.recordings_dir(cfg)):
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "x.wav").write_bytes(b"x")
+    assert force_reset(project, ProjectState(project.state_path), cfg) == []
+    assert not (project.clips_dir(cfg) / "positive" / "x.wav").exists()
+    assert not (project.features_dir(cfg) / "x.wav").exists() and not (project.checkpoints_dir / "x.wav").exists()
+    assert (project.recordings_dir(cfg) / "x.wav").exists()
+    # A clips folder that holds the recordings (or the project itself) is left alone, and said so.
+    cfg.clips_dir = "."
+    (project.recordings_dir(cfg) / "y.wav").write_bytes(b"y")
+    assert force_reset(project, ProjectState(project.state_path), cfg) == [project.clips_dir(cfg)]
+    assert (project.recordings_dir(cfg) / "y.wav").exists() and project.config_path.exists()
