@@ -25,7 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core import events as ev  # noqa: E402
 from core.config import TrainingConfig  # noqa: E402
-from core.orchestrator import PHASES, run_training  # noqa: E402
+from core.orchestrator import run_training  # noqa: E402
+from core.phases import PHASES  # noqa: E402
 from core.projects import Workspace  # noqa: E402
 
 

@@ -39,6 +39,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "checkpoint_every": (1, 1_000_000),
     "validation_fraction": (0.05, 0.5),
     "seed": (0, 2**31 - 1),
+    "ensemble_size": (1, 8),
 }
 _CHOICES: dict[str, tuple[Any, ...]] = {
     "sample_rate": (16000,),
@@ -126,6 +127,7 @@ class TrainingConfig:
     model_size: str = "small"
     layer_size: int = 128
     n_blocks: int = 1
+    ensemble_size: int = 3  # heads trained with different seeds, their logits averaged into one model
     dropout: float = 0.3
     label_smoothing: float = 0.1
     target_false_accepts_per_hour: float = 0.5

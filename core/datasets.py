@@ -322,3 +322,29 @@ def download_dataset(ws: Workspace, name: str, report: Reporter = null_report, c
     st = _status(ws, d)
     return {"name": name, **summary, "path": str(d.path(ws)), "bytes": st.size_bytes,
             "seconds": round(time.monotonic() - started, 2)}
+
+
+def dataset_notes(ws: Workspace) -> tuple[list[str], list[str]]:
+    """(datasets in use, warnings for missing ones with their offline fallback)."""
+    used: list[str] = []
+    warnings: list[str] = []
+    if ws.rir_dir.is_dir() and any(ws.rir_dir.glob("*.wav")):
+        used.append("MIT room impulse responses")
+    else:
+        warnings.append("No room impulse responses downloaded (easy-oww download --dataset mit_rirs): "
+                        "using simulated rooms.")
+    if ws.noise_dir.is_dir() and any(p.is_file() for p in ws.noise_dir.rglob("*")):
+        used.append("background noise")
+    else:
+        warnings.append("No background-noise dataset downloaded (easy-oww download): using generated noise.")
+    if ws.validation_features_path.is_file():
+        used.append("openWakeWord validation features")
+    else:
+        warnings.append("No false-positive validation features downloaded (easy-oww download "
+                        "--dataset validation_features): false accepts per hour are measured on held-out "
+                        "generated negatives only.")
+    if ws.acav100m_features_path.is_file():
+        used.append("ACAV100M negative features")
+    if (ws.feature_models_dir / "melspectrogram.onnx").is_file():
+        used.append("openWakeWord feature models (downloaded)")
+    return used, warnings

@@ -78,7 +78,7 @@ def onnx_scores(path: str | Path, features: np.ndarray) -> np.ndarray:
 
 
 def _session(model_bytes: bytes) -> Any:
-    from core.streaming import onnx_session
+    from core.ort_session import onnx_session
 
     return onnx_session(model_bytes, threads=2)
 

@@ -156,7 +156,7 @@ class FeatureExtractor:
     """Runs the two ONNX feature models; thread-safe for one caller at a time."""
 
     def __init__(self, models: FeatureModels, threads: int | None = None, embed_batch: int = 256) -> None:
-        from core.streaming import onnx_session
+        from core.ort_session import onnx_session
 
         self.models = models
         self._mel = onnx_session(models.melspec, 1)

@@ -178,8 +178,8 @@ def finish_session(project: Any, cfg: Any, model_path: str | Path, summary: Any,
                              float(summary.threshold), model_path.name, digest, started)
     save_session(project.path, session)
     if own:
-        from core.model_card import update_household
+        from core.model_card import update_card_section
 
-        update_household(project, cfg)
+        update_card_section(project, cfg, "household", household_summary(project, cfg))
     rows = tuple(recall_by_speaker(load_sessions(project.path), digest))
     return SessionResult(session, hits, rows, own)

@@ -116,7 +116,7 @@ def build_card(project: Any, cfg: Any, eval_result: dict[str, Any], training_sum
     voices = _find(summary, "voices") or list(getattr(cfg, "voices", []) or [])
     datasets = summary.get("datasets")
     if datasets is None:
-        from core.orchestrator import dataset_notes
+        from core.datasets import dataset_notes
 
         datasets = dataset_notes(project.workspace)[0]
     clips_dir = project.clips_dir(cfg)
@@ -264,9 +264,11 @@ def saved_threshold(data: dict[str, Any]) -> float | None:
 
 
 def write_model_card(
-    project: Any, cfg: Any, eval_result: dict[str, Any], training_summary: dict[str, Any]
+    project: Any, cfg: Any, eval_result: dict[str, Any], training_summary: dict[str, Any],
+    household: dict[str, Any] | None = None,
 ) -> tuple[Path, Path]:
-    """Merge the "card" section into models/<name>.json (other keys kept) and write models/<name>.md."""
+    """Merge the "card" section into models/<name>.json (other keys kept) and write models/<name>.md.
+    ``household``: the household test's figures (core.household.household_summary), shown when given."""
     json_path = project.model_path(cfg, ".json")
     md_path = project.model_path(cfg, ".md")
     data: dict[str, Any] = {}
@@ -282,30 +284,27 @@ def write_model_card(
     for key, value in (eval_result or {}).items():
         data.setdefault(key, value)
     card = build_card(project, cfg, data, training_summary)
-    from core.household import household_summary
-
-    card["household"] = household_summary(project, cfg)
+    card["household"] = household
     data["card"] = card
     atomic_write_text(json_path, json.dumps(data, indent=1, default=str))
     atomic_write_text(md_path, render_markdown(card))
     return json_path, md_path
 
 
-def update_household(project: Any, cfg: Any) -> None:
-    """Put the household test's recall per speaker (for the current model) into the card and its .md."""
-    from core.household import household_summary
-
+def update_card_section(project: Any, cfg: Any, key: str, value: Any) -> bool:
+    """Set ``card[key]`` in models/<name>.json and rewrite the .md; False when there is no card yet."""
     json_path = project.model_path(cfg, ".json")
     try:
         data = json.loads(json_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return  # no card yet (an untrained or half-made project): the next training writes one
+        return False  # no card yet (an untrained or half-made project): the next training writes one
     card = data.get("card") if isinstance(data, dict) else None
     if not isinstance(card, dict):
-        return
-    card["household"] = household_summary(project, cfg)
+        return False
+    card[key] = value
     atomic_write_text(json_path, json.dumps(data, indent=1, default=str))
     atomic_write_text(project.model_path(cfg, ".md"), render_markdown(card))
+    return True
 
 
 def household_lines(card: dict[str, Any]) -> list[str]:

@@ -8,42 +8,21 @@ one (every phase is resumable on its own; training continues from its last check
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import shutil
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from core import events as ev
 from core.config import TrainingConfig
+from core.datasets import dataset_notes
 from core.errors import Cancelled, EasyOWWError
 from core.fsutil import atomic_write_text
+from core.phases import PHASES, runner
 from core.projects import Project, Workspace
-
-PHASES: list[str] = ["clips", "augmentation", "features", "training", "export", "evaluation"]
-
-PHASE_TITLES: dict[str, str] = {
-    "clips": "Clips (recordings, synthesis, negatives)",
-    "augmentation": "Augmentation",
-    "features": "Features",
-    "training": "Training",
-    "export": "Export (ONNX)",
-    "evaluation": "Evaluation",
-}
-
-# module, function for each phase
-_PHASE_FUNCS: dict[str, tuple[str, str]] = {
-    "clips": ("core.clips", "run_clip_phase"),
-    "augmentation": ("core.augmentation", "run_augmentation_phase"),
-    "features": ("core.features", "run_feature_phase"),
-    "training": ("core.training", "run_training_phase"),
-    "export": ("core.export", "run_export_phase"),
-    "evaluation": ("core.evaluation", "run_evaluation_phase"),
-}
 
 # The settings each phase reads first; a phase also depends on everything earlier phases read.
 _PHASE_KEYS: dict[str, tuple[str, ...]] = {
@@ -52,14 +31,14 @@ _PHASE_KEYS: dict[str, tuple[str, ...]] = {
     "augmentation": ("use_augmentation", "augmentation_probability", "noise_probability", "rir_probability",
                      "pitch_probability", "augmentations_per_clip"),
     "features": ("validation_fraction", "features_dir"),
-    "training": ("max_steps", "batch_size", "learning_rate", "model_type", "model_size", "layer_size",
+    "training": ("max_steps", "batch_size", "learning_rate", "model_type", "model_size", "layer_size", "ensemble_size",
                  "n_blocks", "dropout", "label_smoothing", "checkpoint_every"),
     "export": ("models_dir",),
     "evaluation": ("target_false_accepts_per_hour", "min_voices"),
 }
 
 # Settings added after the first release, with their defaults (left out of fingerprints while at the default).
-_LATER_KEYS: dict[str, object] = {"pronunciation": "", "phrasings": []}
+_LATER_KEYS: dict[str, object] = {"pronunciation": "", "phrasings": [], "ensemble_size": 3}
 
 def phase_fingerprint(cfg: TrainingConfig, phase: str) -> str:
     keys: list[str] = []
@@ -177,32 +156,6 @@ class _ProjectLog:
         self.write(f"===== {outcome} =====")
         with self._lock:
             self._fh.close()
-
-
-def dataset_notes(ws: Workspace) -> tuple[list[str], list[str]]:
-    """(datasets in use, warnings for missing ones with their offline fallback)."""
-    used: list[str] = []
-    warnings: list[str] = []
-    if ws.rir_dir.is_dir() and any(ws.rir_dir.glob("*.wav")):
-        used.append("MIT room impulse responses")
-    else:
-        warnings.append("No room impulse responses downloaded (easy-oww download --dataset mit_rirs): "
-                        "using simulated rooms.")
-    if ws.noise_dir.is_dir() and any(p.is_file() for p in ws.noise_dir.rglob("*")):
-        used.append("background noise")
-    else:
-        warnings.append("No background-noise dataset downloaded (easy-oww download): using generated noise.")
-    if ws.validation_features_path.is_file():
-        used.append("openWakeWord validation features")
-    else:
-        warnings.append("No false-positive validation features downloaded (easy-oww download "
-                        "--dataset validation_features): false accepts per hour are measured on held-out "
-                        "generated negatives only.")
-    if ws.acav100m_features_path.is_file():
-        used.append("ACAV100M negative features")
-    if (ws.feature_models_dir / "melspectrogram.onnx").is_file():
-        used.append("openWakeWord feature models (downloaded)")
-    return used, warnings
 
 
 def force_reset(project: Project, state: ProjectState, cfg: TrainingConfig) -> list[Path]:
@@ -363,6 +316,7 @@ class TrainingOrchestrator:
                     f"easy-oww export {self.project.name} --format tflite")
         card = self.project.model_path(cfg, ".json")
         if card.is_file():
+            from core.household import household_summary
             from core.model_card import write_model_card
 
             self._fill_summary(summary, cfg)
@@ -370,12 +324,10 @@ class TrainingOrchestrator:
                 "voices": summary.voices, "datasets": summary.datasets,
                 "phase_seconds": summary.phase_seconds, "real_recordings": summary.real_recordings,
                 "clips": summary.phase_summaries.get("clips", {}), "phase_summaries": summary.phase_summaries,
-            }))
+            }), household_summary(self.project, cfg))
 
     def _run_phase(self, phase: str, cfg: TrainingConfig, report: ev.Reporter) -> dict[str, Any]:
-        module_name, func_name = _PHASE_FUNCS[phase]
-        module = importlib.import_module(module_name)
-        fn: Callable[..., dict[str, Any]] = getattr(module, func_name)
+        fn = runner(phase)
         kwargs: dict[str, Any] = {}
         if phase == "training":
             kwargs["resume"] = True

@@ -18,13 +18,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from core.errors import EasyOWWError
 from core.events import check_cancel
 from core.feature_models import FeatureModels
+from core.ort_session import onnx_session
 
 FRAME = 1280  # 80 ms at 16 kHz
 MEL_CONTEXT = 480  # 3 hops of 160 samples before each frame
@@ -34,17 +34,6 @@ FEATURES_MAX = 120  # and ~10 s of embeddings
 RAW_MAX = 160000  # and 10 s of audio
 EMB_DIM = 96
 IGNORED_PREDICTIONS = 5  # openwakeword.Model reports 0 for a stream's first 5 predictions
-
-
-def onnx_session(src: str | Path | bytes, threads: int = 1) -> Any:
-    """A quiet CPU onnxruntime session over a model file or its bytes (``threads`` intra-op threads)."""
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    so.log_severity_level = 3
-    return ort.InferenceSession(src if isinstance(src, bytes) else str(src), so, providers=["CPUExecutionProvider"])
 
 
 def load_head(path: str | Path, threads: int = 1) -> tuple[Callable[[np.ndarray], float], int]:

@@ -136,7 +136,7 @@ def _torch_scores(model: Any, features: np.ndarray) -> np.ndarray:
 
 def onnx_scores(onnx_path: str | os.PathLike[str], features: np.ndarray) -> np.ndarray:
     """Scores of an openWakeWord ONNX head, one window at a time (its batch dim may be static)."""
-    from core.streaming import onnx_session
+    from core.ort_session import onnx_session
 
     sess = onnx_session(onnx_path, threads=1)
     name = sess.get_inputs()[0].name

@@ -252,18 +252,35 @@ def _temporal(g: GraphBuilder, x: int, model: Any) -> int:
     return g.linear(g.mean(h, 0), model.out, "out")
 
 
-def head_to_tflite(model: torch.nn.Module) -> bytes:
-    """The ``.tflite`` bytes of an easy-oww head (``DNNHead`` or ``TemporalHead``): (1,16,96) -> (1,1) probability."""
-    from core.heads import DNNHead, TemporalHead
+def _body(model: torch.nn.Module) -> Any:
+    """The graph builder of one head's logit."""
+    from core.heads import DNNHead, EnsembleHead, TemporalHead
 
     if isinstance(model, DNNHead):
-        body = _dnn
-    elif isinstance(model, TemporalHead):
-        body = _temporal
-    else:
-        raise TFLiteExportError(
-            f"TFLite export supports easy-oww's DNNHead and TemporalHead, not {type(model).__name__}."
-        )
+        return _dnn
+    if isinstance(model, TemporalHead):
+        return _temporal
+    if isinstance(model, EnsembleHead):
+        return _ensemble
+    raise TFLiteExportError(
+        f"TFLite export supports easy-oww's DNNHead, TemporalHead and EnsembleHead, not {type(model).__name__}."
+    )
+
+
+def _ensemble(g: GraphBuilder, x: int, model: Any) -> int:
+    """EnsembleHead: each member's logit on the same input, summed (ADD), times 1/K (MUL)."""
+    total = None
+    for member in model.members:
+        logit = _body(member)(g, x, member)
+        total = logit if total is None else g.binary("ADD", total, logit, "ensemble_sum")
+    scale = g.const(np.full(OUTPUT_SHAPE, 1.0 / len(model.members), np.float32), "ensemble_mean")
+    return g.binary("MUL", total, scale, "ensemble_logit")
+
+
+def head_to_tflite(model: torch.nn.Module) -> bytes:
+    """The ``.tflite`` bytes of an easy-oww head (``DNNHead``, ``TemporalHead`` or an ``EnsembleHead`` of them):
+    (1,16,96) -> (1,1) probability."""
+    body = _body(model)
     g = GraphBuilder()
     x = g.tensor(INPUT_SHAPE, "input")
     logit = body(g, x, model)

@@ -20,7 +20,7 @@ import os
 import random
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from core.errors import EasyOWWError
 from core.events import Metric, Progress, Reporter, StageFinished, StageStarted, check_cancel, log, warn
 from core.features import FeatureBank, acav_bank, auto_threads, features_ready, load_features, load_sidecar
 from core.fsutil import atomic_path, remove_stale_temps
-from core.heads import Head, build_head, head_spec
+from core.heads import EnsembleHead, Head, build_head, ensemble_spec, head_spec
 
 STAGE = "training"
 CHECKPOINT_FORMAT = 2
@@ -60,6 +60,7 @@ HARD_FROM = 0.2  # hard-negative mining starts after this share of the steps
 CHECKPOINT_NAME = "checkpoint.pt"
 BEST_NAME = "model_best.pt"
 FINAL_NAME = "model_final.pt"
+MEMBER_SEED_STEP = 7919  # ensemble member k trains with seed + k * this
 
 
 # --------------------------------------------------------------------------- helpers
@@ -450,6 +451,9 @@ def train(
     old_threads = torch.get_num_threads()
     torch.set_num_threads(threads or auto_threads())
     try:
+        if int(cfg.ensemble_size) > 1:
+            return _train_ensemble(project, cfg, report, cancel, resume, patience, min_fraction, val_every,
+                                   use_bank, fp, device, t0, manifest.get("fingerprint", ""))
         return _train(
             project, cfg, report, cancel, resume, patience, min_fraction, val_every, use_bank, fp, device, t0
         )
@@ -470,8 +474,12 @@ def _train(
     fp: str,
     device: torch.device,
     t0: float,
+    ckdir: Path | None = None,
+    data: TrainData | None = None,
 ) -> TrainResult:
-    ckdir: Path = project.checkpoints_dir
+    """One head: checkpoints in ``ckdir`` (default: the project's), training rows ``data`` (default: loaded)."""
+    ckdir = ckdir or project.checkpoints_dir
+    ckdir.mkdir(parents=True, exist_ok=True)
     final_path, ck_path, best_path = ckdir / FINAL_NAME, ckdir / CHECKPOINT_NAME, ckdir / BEST_NAME
     spec = head_spec(cfg)
     report(StageStarted(STAGE, total=cfg.max_steps, description=f"Training a {cfg.model_type} head"))
@@ -485,11 +493,9 @@ def _train(
             report(StageFinished(STAGE, True, "already trained", time.monotonic() - t0, "skipped"))
             return TrainResult(model, {**final["summary"], "skipped": True})
 
-    data = load_train_data(project, cfg, use_bank=use_bank)
-    for note in data.notes:
-        warn(report, note, STAGE)
-    if data.bank is not None:
-        log(report, f"drawing extra negatives from {data.bank.path.name} ({len(data.bank):,} windows)", STAGE)
+    if data is None:
+        data = load_train_data(project, cfg, use_bank=use_bank)
+        _data_notes(data, report)
 
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
@@ -649,6 +655,85 @@ def _train(
         {"spec": spec, "model": model.state_dict(), "fingerprint": fp, "summary": summary}, final_path
     )
     report(StageFinished(STAGE, True, f"{step} steps, val loss {best['val_loss']:.4f}", seconds))
+    return TrainResult(model.cpu(), summary)
+
+
+def _data_notes(data: TrainData, report: Reporter) -> None:
+    for note in data.notes:
+        warn(report, note, STAGE)
+    if data.bank is not None:
+        log(report, f"drawing extra negatives from {data.bank.path.name} ({len(data.bank):,} windows)", STAGE)
+
+
+def _member_reporter(report: Reporter, k: int, size: int, steps: int) -> Reporter:
+    """Head ``k`` of an ensemble reports on one progress bar and one metric axis for the whole phase."""
+    offset, total = k * steps, size * steps
+
+    def member_report(event: Any) -> None:
+        if isinstance(event, StageStarted | StageFinished):
+            return
+        if isinstance(event, Progress):
+            event = Progress(event.stage, offset + event.done, total, f"head {k + 1}/{size}: {event.message}")
+        elif isinstance(event, Metric) and event.step is not None:
+            event = Metric(event.stage, event.name, event.value, offset + event.step)
+        report(event)
+
+    return member_report
+
+
+def _train_ensemble(
+    project: Any, cfg: TrainingConfig, report: Reporter, cancel: threading.Event | None, resume: bool,
+    patience: int, min_fraction: float, val_every: int | None, use_bank: bool, fp: str, device: torch.device,
+    t0: float, features_fp: str,
+) -> TrainResult:
+    """``cfg.ensemble_size`` heads, each with its own seed and checkpoints (``checkpoints/head<k>``, resumable
+    one by one), averaged into one :class:`EnsembleHead` saved as ``model_final.pt``."""
+    size = int(cfg.ensemble_size)
+    ckdir: Path = project.checkpoints_dir
+    final_path = ckdir / FINAL_NAME
+    spec = ensemble_spec(head_spec(cfg), size)
+    report(StageStarted(STAGE, total=size * cfg.max_steps,
+                        description=f"Training {size} {cfg.model_type} heads (one model: their mean)"))
+    if resume and final_path.is_file():
+        final = load_torch(final_path)
+        if final.get("fingerprint") == fp and final.get("spec") == spec:
+            model = build_head(spec)
+            model.load_state_dict(final["model"])
+            model.eval()
+            report(StageFinished(STAGE, True, "already trained", time.monotonic() - t0, "skipped"))
+            return TrainResult(model, {**final["summary"], "skipped": True})
+    final_path.unlink(missing_ok=True)
+    data = load_train_data(project, cfg, use_bank=use_bank)
+    _data_notes(data, report)
+    members: list[Head] = []
+    summaries: list[dict[str, Any]] = []
+    for k in range(size):
+        mcfg = replace(cfg, seed=(cfg.seed + k * MEMBER_SEED_STEP) % (2**31 - 1), ensemble_size=1)
+        res = _train(project, mcfg, _member_reporter(report, k, size, cfg.max_steps), cancel, resume, patience,
+                     min_fraction, val_every, use_bank, training_fingerprint(mcfg, features_fp), device,
+                     time.monotonic(), ckdir=ckdir / f"head{k + 1}", data=data)
+        members.append(res.model)
+        summaries.append(res.summary)
+    model = EnsembleHead(members).eval()
+    metrics = validate(model.to(device), data.val_pos, data.val_neg, device)
+    first = summaries[0]
+    seconds = time.monotonic() - t0
+    summary = {
+        **{k: first[k] for k in ("device", "threads", "positives", "negatives", "negative_speech_windows",
+                                 "real_positives", "bank_negatives") if k in first},
+        "ensemble_size": size,
+        "steps": sum(int(s["steps"]) for s in summaries),
+        "final_metrics": metrics,
+        "seconds": seconds,
+        "steps_per_second": float(np.mean([s["steps_per_second"] for s in summaries])),
+        "members": [{k: s.get(k) for k in ("steps", "best_step", "best_val_loss", "final_metrics", "seconds",
+                                           "steps_per_second", "resumed_from", "skipped")} for s in summaries],
+        "early_stopped": any(s.get("early_stopped") for s in summaries),
+        "resumed_from": next((s["resumed_from"] for s in summaries if s.get("resumed_from") is not None), None),
+    }
+    save_torch_atomic({"spec": spec, "model": model.state_dict(), "fingerprint": fp, "summary": summary}, final_path)
+    report(StageFinished(STAGE, True, f"{size} heads x {cfg.max_steps} steps, val loss {metrics['val_loss']:.4f}",
+                         seconds))
     return TrainResult(model.cpu(), summary)
 
 

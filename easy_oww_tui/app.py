@@ -284,11 +284,7 @@ class EasyOWWApp(App[None]):
         except EasyOWWError as exc:
             self.show_error("Cannot train", str(exc))
             return False
-        try:
-            from core.orchestrator import PHASES as core_phases
-        except Exception:
-            core_phases = PHASES
-        job = JobState.fresh(name, phases=list(core_phases))
+        job = JobState.fresh(name, phases=list(PHASES))
         job.running = True
         self.jobs[name] = job
         cancel = threading.Event()

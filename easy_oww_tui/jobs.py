@@ -18,6 +18,7 @@ from typing import Any
 
 from textual.message import Message
 
+from core.phases import PHASES
 from easy_oww_tui.messages import (
     JobDone,
     JobLog,
@@ -31,8 +32,6 @@ from easy_oww_tui.messages import (
     WakeWordDetected,
 )
 
-# Mirrors core.orchestrator.PHASES (not imported here: that module pulls in the heavy pipeline).
-PHASES: list[str] = ["clips", "augmentation", "features", "training", "export", "evaluation"]
 METRICS: list[str] = ["loss", "val_loss", "recall", "false_accept_rate"]
 DOWNLOADS_KEY = "@downloads"
 

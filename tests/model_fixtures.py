@@ -124,6 +124,7 @@ def small_cfg(**overrides) -> TrainingConfig:
     cfg.checkpoint_every = 100
     cfg.validation_fraction = 0.25
     cfg.device = "cpu"
+    cfg.ensemble_size = 1  # one head: quick; tests/test_training.py covers ensembles
     for k, v in overrides.items():
         setattr(cfg, k, v)
     return cfg

@@ -48,7 +48,8 @@ def workspace(tmp_path: Path) -> Path:
     card = {"threshold": 0.42, "metrics": {"recall": 0.83, "false_accepts_per_hour": 0.4,
                                            "recall_at_0_5": 0.79}}
     done.model_path(cfg, ".json").write_text(json.dumps(card), encoding="utf-8")
-    from core.orchestrator import PHASES, ProjectState, phase_fingerprint
+    from core.orchestrator import ProjectState, phase_fingerprint
+    from core.phases import PHASES
 
     state = ProjectState(done.state_path)
     for phase in PHASES:

@@ -102,7 +102,8 @@ def test_pronunciation_changes_the_clip_phase_only_once_set() -> None:
     import hashlib
     import json
 
-    from core.orchestrator import _LATER_KEYS, _PHASE_KEYS, PHASES, phase_fingerprint
+    from core.orchestrator import _LATER_KEYS, _PHASE_KEYS, phase_fingerprint
+    from core.phases import PHASES
 
     cfg = TrainingConfig(wake_word="hey mycroft", project_name="m")
     keys = [k for p in PHASES[: PHASES.index("clips") + 1] for k in _PHASE_KEYS[p] if k not in _LATER_KEYS]

@@ -85,6 +85,39 @@ def test_training_learns_and_reports(base, tmp_path):
     assert again["skipped"] is True
 
 
+def test_ensemble_trains_heads_with_their_own_seeds_and_resumes_per_head(base, tmp_path):
+    from core.heads import EnsembleHead
+    from core.tflite_writer import head_to_tflite
+
+    project, cfg = featured_project(tmp_path, base, small_cfg(max_steps=200, ensemble_size=2))
+    events = []
+    out = T.run_training_phase(project, cfg, events.append, None)
+    assert out["ensemble_size"] == 2 and out["steps"] == 400 and len(out["members"]) == 2
+    # One phase: one start, one finish, one progress bar over both heads, one metric axis.
+    assert sum(isinstance(e, StageFinished) for e in events) == 1 and events[-1].ok
+    progress = [e for e in events if isinstance(e, Progress)]
+    assert {e.total for e in progress} == {400} and progress[-1].done == 400
+    assert "head 2/2" in progress[-1].message
+    steps = [e.step for e in events if isinstance(e, Metric) and e.name == "loss"]
+    assert steps == sorted(steps) and steps[-1] == 400
+    model, info = T.load_trained_head(project)
+    assert isinstance(model, EnsembleHead) and len(model.members) == 2 and not model.training
+    a, b = (m.net[1].weight for m in model.members)
+    assert not torch.allclose(a, b)  # different seeds, different heads
+    x = torch.randn(3, 16, 96)
+    torch.testing.assert_close(model.logits(x), (model.members[0].logits(x) + model.members[1].logits(x)) / 2)
+    assert out["final_metrics"]["recall"] >= 0.8
+    assert head_to_tflite(model)  # Home Assistant's format takes the ensemble too
+    # A run killed after the first head keeps it: only the second is trained again.
+    (project.checkpoints_dir / T.FINAL_NAME).unlink()
+    for p in (project.checkpoints_dir / "head2").iterdir():
+        p.unlink()
+    again = T.run_training_phase(project, cfg, null_report, None)
+    assert again["members"][0]["skipped"] is True and not again["members"][1].get("skipped")
+    torch.testing.assert_close(T.load_trained_head(project)[0].members[0].net[1].weight, a)
+    assert T.run_training_phase(project, cfg, null_report, None)["skipped"] is True
+
+
 def _weights(project) -> dict[str, torch.Tensor]:
     return torch.load(project.checkpoints_dir / T.FINAL_NAME, weights_only=True)["model"]
 

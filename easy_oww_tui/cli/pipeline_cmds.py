@@ -22,7 +22,7 @@ from easy_oww_tui.cli.common import (
 def _print_summary(summary, workspace_root: Path) -> None:
     from rich.table import Table
 
-    from core.orchestrator import PHASE_TITLES, PHASES
+    from core.phases import PHASE_TITLES, PHASES
 
     console = make_console()
     table = Table(title=f"easy-oww: {summary.project} ({summary.wake_word!r})")

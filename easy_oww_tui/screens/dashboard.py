@@ -18,7 +18,7 @@ from easy_oww_tui.widgets.phases import PHASE_LABELS, MetricRow, PhaseList
 from easy_oww_tui.widgets.text import display_path, fmt_float
 
 if TYPE_CHECKING:
-    from easy_oww_tui.app import EasyOWWApp
+    from easy_oww_tui.services import AppServices
 
 LOG_STYLES = {"warning": "yellow", "error": "bold red", "info": ""}
 
@@ -32,7 +32,7 @@ def usage_text(model_rel: str, threshold: float | None) -> str:
 
 
 class DashboardScreen(Screen[None]):
-    app: EasyOWWApp
+    app: AppServices
     BINDINGS = [
         Binding("s", "start", "Start"),
         Binding("r", "resume", "Resume"),

@@ -13,7 +13,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 if TYPE_CHECKING:
-    from easy_oww_tui.app import EasyOWWApp
+    from easy_oww_tui.services import AppServices
 
 STYLE = {"ok": "green", "warn": "yellow", "missing": "red"}
 
@@ -21,7 +21,7 @@ STYLE = {"ok": "green", "warn": "yellow", "missing": "red"}
 class DoctorScreen(Screen[None]):
     """Runs the checks in a thread (the network check may wait a few seconds) and shows one row each."""
 
-    app: EasyOWWApp
+    app: AppServices
     BINDINGS = [
         Binding("escape", "back", "Back"),
         Binding("r", "recheck", "Check again"),

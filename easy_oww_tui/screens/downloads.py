@@ -24,11 +24,10 @@ from textual.widgets import (
 
 from easy_oww_tui.jobs import DOWNLOADS_KEY, JobState
 from easy_oww_tui.messages import JobMessage
-from easy_oww_tui.screens.info import core_module, dataset_rows
 from easy_oww_tui.widgets.text import fmt_size
 
 if TYPE_CHECKING:
-    from easy_oww_tui.app import EasyOWWApp
+    from easy_oww_tui.services import AppServices
 
 OFFLINE = (
     "Offline, training works: the bundled voice en_US-joe-medium (plus espeak-ng when installed) makes "
@@ -37,7 +36,7 @@ OFFLINE = (
 
 
 class DownloadsScreen(Screen[None]):
-    app: EasyOWWApp
+    app: AppServices
     job_key = DOWNLOADS_KEY
     BINDINGS = [
         Binding("1", "tab('voices')", "Voices"),
@@ -78,9 +77,8 @@ class DownloadsScreen(Screen[None]):
     # ------------------------------------------------------------------ data
     def load_cached_catalog(self) -> None:
         """Read the catalog from the workspace cache only (never the network on the UI thread)."""
-        vc = core_module("voice_catalog")
-        if vc is None:
-            return
+        from core import voice_catalog as vc
+
         try:
             path = vc.catalog_path(self.app.workspace)
             if path.is_file():
@@ -97,13 +95,9 @@ class DownloadsScreen(Screen[None]):
         table = self.query_one("#voices-table", DataTable)
         table.clear(columns=True)
         table.add_columns("", "Voice", "Language", "Quality", "Speakers", "Size")
-        vc = core_module("voice_catalog")
-        installed: dict[str, Any] = {}
-        if vc is not None:
-            try:
-                installed = {v.key: v for v in vc.list_installed_voices(ws)}
-            except Exception:
-                installed = {}
+        from core import voice_catalog as vc
+
+        installed: dict[str, Any] = {v.key: v for v in vc.list_installed_voices(ws)}
         query = self.query_one("#voice-filter", Input).value.strip().lower()
         for key, v in installed.items():
             table.add_row(Text("✔", style="green"), key, v.language, v.quality, str(v.num_speakers),
@@ -127,10 +121,12 @@ class DownloadsScreen(Screen[None]):
         table = self.query_one("#datasets-table", DataTable)
         table.clear(columns=True)
         table.add_columns("", "Dataset", "Size", "Need", "Licence")
-        for row in dataset_rows(self.app.workspace):
+        from core.datasets import dataset_status
+
+        for row in dataset_status(self.app.workspace):
             mark = Text("✔", style="green") if row.installed else Text("·", style="dim")
             need = Text("required", style="bold") if row.required else Text("optional", style="dim")
-            table.add_row(mark, row.name, fmt_size(row.size), need, row.licence[:40], key=row.name)
+            table.add_row(mark, row.name, fmt_size(row.size_bytes), need, row.licence[:40], key=row.name)
 
     # ------------------------------------------------------------------ job panel
     def redraw_all(self) -> None:
@@ -201,19 +197,18 @@ class DownloadsScreen(Screen[None]):
             if voice is None:
                 self.app.notify(f"{key} is installed already.")
                 return
-            vc = core_module("voice_catalog")
+            from core import voice_catalog as vc
+
             self.app.start_job(DOWNLOADS_KEY, f"download:{key}",
                                lambda report, cancel: vc.install_voices(ws, [voice], report, cancel))
             return
-        ds = core_module("datasets")
-        if ds is None:
-            self.app.show_error("Downloads unavailable", "core.datasets is missing from this installation.")
-            return
-        row = next((r for r in dataset_rows(ws) if r.name == key), None)
+        from core import datasets as ds
+
+        row = next((r for r in ds.dataset_status(ws) if r.name == key), None)
         if row is not None and row.installed:
             self.app.notify(f"{key} is installed already.")
             return
-        size = row.size if row else None
+        size = row.size_bytes if row else None
         if not confirmed and size and size > 1_000_000_000:
             from easy_oww_tui.screens.dialogs import ConfirmScreen
 
@@ -227,9 +222,8 @@ class DownloadsScreen(Screen[None]):
                                                                       assume_yes=confirmed))
 
     def action_refresh_catalog(self) -> None:
-        vc = core_module("voice_catalog")
-        if vc is None:
-            return
+        from core import voice_catalog as vc
+
         ws = self.app.workspace
         self.app.start_job(DOWNLOADS_KEY, "download:catalog",
                            lambda report, cancel: vc.load_catalog(ws, report, refresh=True) and None)

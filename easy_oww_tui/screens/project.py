@@ -12,11 +12,10 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, OptionList, Static
 from textual.widgets.option_list import Option
 
-from easy_oww_tui.screens.info import dataset_rows, installed_voices
 from easy_oww_tui.widgets.text import display_path, fmt_float
 
 if TYPE_CHECKING:
-    from easy_oww_tui.app import EasyOWWApp
+    from easy_oww_tui.services import AppServices
 
 OK, TODO, OPTIONAL, BAD = "✔", "•", "○", "✘"
 STEP_ACTIONS = {"record": "record", "voices": "voices", "datasets": "datasets", "train": "train",
@@ -37,7 +36,7 @@ def step_prompt(number: int, key: str, title: str, mark: str, lines: list[str]) 
 class ProjectScreen(Screen[None]):
     """Steps: record -> voices -> datasets -> train -> test; each opens with its key."""
 
-    app: EasyOWWApp
+    app: AppServices
     BINDINGS = [
         Binding("r", "record", "Record"),
         Binding("v", "voices", "Voices"),
@@ -94,7 +93,10 @@ class ProjectScreen(Screen[None]):
             + (f" of {want_real} wanted" if want_real else "")
             + f", {s.negative_recordings} negative. Optional: makes it fit your voice.",
         ])))
-        voices = installed_voices(ws)
+        from core.datasets import dataset_status
+        from core.voice_catalog import list_installed_voices
+
+        voices = [v.key for v in list_installed_voices(ws)]
         chosen = (cfg.voices if cfg else []) or []
         missing = [v for v in chosen if v not in voices]
         vmark = BAD if missing or not voices else OK
@@ -105,7 +107,7 @@ class ProjectScreen(Screen[None]):
         if missing:
             vlines.append(f"Missing: {', '.join(missing)} — press v to download.")
         steps.append(("voices", step_prompt(2, "v", "Voices for synthetic clips", vmark, vlines)))
-        rows = dataset_rows(ws)
+        rows = dataset_status(ws)
         required_missing = [r.name for r in rows if r.required and not r.installed]
         have = sum(r.installed for r in rows)
         dmark = TODO if required_missing else (OK if have else OPTIONAL)

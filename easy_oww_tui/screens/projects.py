@@ -14,7 +14,7 @@ from easy_oww_tui.widgets.tables import ProjectTable
 from easy_oww_tui.widgets.text import fmt_float
 
 if TYPE_CHECKING:
-    from easy_oww_tui.app import EasyOWWApp
+    from easy_oww_tui.services import AppServices
 
 EMPTY = (
     "No projects yet.\n\nPress [b]n[/b] to create one: type the wake word (e.g. \"hey jarvis\"), "
@@ -25,7 +25,7 @@ EMPTY = (
 class ProjectsScreen(Screen[None]):
     """DataTable of projects; n new, enter open, d delete."""
 
-    app: EasyOWWApp
+    app: AppServices
     BINDINGS = [
         Binding("n", "new_project", "New"),
         Binding("enter", "open_project", "Open", show=False),

@@ -25,14 +25,13 @@ from easy_oww_tui.messages import (
     PhaseProgress,
     PhaseStarted,
 )
-from easy_oww_tui.screens.info import core_module
 
 if TYPE_CHECKING:
-    from easy_oww_tui.app import EasyOWWApp
+    from easy_oww_tui.services import AppServices
 
 
 class RecordScreen(Screen[None]):
-    app: EasyOWWApp
+    app: AppServices
     BINDINGS = [
         Binding("space", "take", "Record"),
         Binding("x", "redo", "Redo last"),
@@ -63,11 +62,7 @@ class RecordScreen(Screen[None]):
         self.sub_title = f"{self.project_name} · record"
         self.query_one("#record-log").border_title = "Takes"
         self.draw_heading()
-        available = core_module("recording") is not None
-        if available:
-            self.prompt("Press [b]space[/b] to record a take: a 3-second countdown, then say the wake word once.")
-        else:
-            self.prompt(f"Recording is not available here; use [b]easy-oww record {escape(self.project_name)}[/b].")
+        self.prompt("Press [b]space[/b] to record a take: a 3-second countdown, then say the wake word once.")
 
     # ------------------------------------------------------------------ drawing
     def draw_heading(self) -> None:
@@ -119,11 +114,8 @@ class RecordScreen(Screen[None]):
 
     # ------------------------------------------------------------------ actions
     def run_session(self, kind: str, call: str) -> None:
-        rec = core_module("recording")
-        if rec is None:
-            self.app.show_error("Recording unavailable",
-                                f"Record from a terminal: easy-oww record {self.project_name}")
-            return
+        from core import recording as rec
+
         project = self.app.workspace.project(self.project_name)
         negative = self.negative
 

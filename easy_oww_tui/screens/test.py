@@ -29,7 +29,7 @@ from easy_oww_tui.widgets.meters import LevelMeter, ScoreBar
 from easy_oww_tui.widgets.text import display_path
 
 if TYPE_CHECKING:
-    from easy_oww_tui.app import EasyOWWApp
+    from easy_oww_tui.services import AppServices
 
 DEFAULT_THRESHOLD = 0.5
 # Kind of the live-test job. The App's "record" branch is the right one for it: a failure (a
@@ -59,7 +59,7 @@ class TestScreen(Screen[None]):
     """Live test of a project's model (or ``model_path``, e.g. a .tflite head) and how to use it."""
 
     __test__ = False  # not a pytest test class
-    app: EasyOWWApp
+    app: AppServices
     BINDINGS = [
         Binding("s", "start", "Start"),
         Binding("c", "stop", "Stop"),

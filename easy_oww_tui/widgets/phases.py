@@ -7,12 +7,9 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Label, Sparkline, Static
 
+from core.phases import PHASE_LABELS
 from easy_oww_tui.jobs import PhaseState
 
-PHASE_LABELS = {
-    "clips": "Clips", "augmentation": "Augmentation", "features": "Features",
-    "training": "Training", "export": "Export (ONNX)", "evaluation": "Evaluation",
-}
 STATE_STYLE = {
     "waiting": ("·", "dim"), "running": ("▶", "bold yellow"), "done": ("✔", "green"),
     "skipped": ("✔", "green"), "failed": ("✘", "bold red"), "cancelled": ("■", "yellow"),
