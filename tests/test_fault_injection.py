@@ -75,7 +75,7 @@ def test_kill_once_inside_each_phase_then_resume(reference, tmp_path):
     ref_project, counts = reference
     points = [(p, max(1, counts[p] // 2)) for p in PHASES]
     project, killed_in = _run_with_kills(tmp_path, points)
-    assert killed_in == PHASES, (killed_in, counts)
+    assert killed_in == list(PHASES), (killed_in, counts)
     _assert_same_as_reference(project, ref_project)
     log = _log(project)
     # clips ran twice (the killed run and its resume), never again after finishing

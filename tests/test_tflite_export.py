@@ -194,7 +194,7 @@ def test_unknown_module_is_a_clear_error(tmp_path: Path) -> None:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return torch.sigmoid(self.fc(x.flatten(1)))
 
-    with pytest.raises(TFLiteExportError, match="DNNHead and TemporalHead, not TwoOut"):
+    with pytest.raises(TFLiteExportError, match="DNNHead, TemporalHead and EnsembleHead, not TwoOut"):
         head_to_tflite(TwoOut())
     target = tmp_path / "bad.tflite"
     target.write_bytes(b"stale file from an older model")
