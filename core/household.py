@@ -8,7 +8,6 @@ earlier ones stay on file.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Sequence
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import EasyOWWError
-from core.fsutil import atomic_write_text
+from core.fsutil import atomic_write_text, file_digest
 
 HOUSEHOLD_FILE = "household.json"
 LEAD_S = 1.5  # seconds of audio before the first prompt
@@ -83,11 +82,8 @@ def score_prompts(detection_times: Sequence[float], tries: int, every_s: float, 
 
 
 def model_digest(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:16]
+    """First 16 hex digits of the model file's sha256 (sessions are filed under it)."""
+    return file_digest(path)[:16]
 
 
 def load_sessions(project_path: str | Path) -> list[SpeakerSession]:
@@ -102,11 +98,12 @@ def load_sessions(project_path: str | Path) -> list[SpeakerSession]:
                            "(the model is not affected).") from None
 
 
-def save_session(project_path: str | Path, session: SpeakerSession) -> None:
-    """Append ``session`` to the project's household file (atomically)."""
+def save_session(project_path: str | Path, session: SpeakerSession) -> list[SpeakerSession]:
+    """Append ``session`` to the project's household file (atomically); returns every session now kept."""
     sessions = load_sessions(project_path) + [session]
     atomic_write_text(Path(project_path) / HOUSEHOLD_FILE,
                       json.dumps({"version": 1, "sessions": [asdict(s) for s in sessions]}, indent=1))
+    return sessions
 
 
 def recall_by_speaker(sessions: Sequence[SpeakerSession], model_digest_: str | None = None) -> list[SpeakerRecall]:
@@ -132,10 +129,12 @@ def project_model_digest(project: Any, cfg: Any) -> str | None:
     return None
 
 
-def household_summary(project: Any, cfg: Any) -> dict[str, Any]:
-    """What the project view and the model card show: recall per speaker for the project's current model."""
-    sessions = load_sessions(project.path)
-    digest = project_model_digest(project, cfg)
+def household_summary(project: Any, cfg: Any, sessions: Sequence[SpeakerSession] | None = None,
+                      digest: str | None = None) -> dict[str, Any]:
+    """What the project view and the model card show: recall per speaker for the project's current model
+    (``sessions`` and ``digest``: already at hand, else read and computed here)."""
+    sessions = load_sessions(project.path) if sessions is None else sessions
+    digest = digest or project_model_digest(project, cfg)
     rows = recall_by_speaker(sessions, digest) if digest else []
     return {
         "speakers": [{"speaker": r.speaker, "sessions": r.sessions, "tries": r.tries, "hits": r.hits,
@@ -176,10 +175,10 @@ def finish_session(project: Any, cfg: Any, model_path: str | Path, summary: Any,
     digest = (project_model_digest(project, cfg) if own else None) or model_digest(model_path)
     session = SpeakerSession(check_speaker(speaker), done, sum(hits), len(summary.false_triggers),
                              float(summary.threshold), model_path.name, digest, started)
-    save_session(project.path, session)
+    sessions = save_session(project.path, session)
     if own:
         from core.model_card import update_card_section
 
-        update_card_section(project, cfg, "household", household_summary(project, cfg))
-    rows = tuple(recall_by_speaker(load_sessions(project.path), digest))
+        update_card_section(project, cfg, "household", household_summary(project, cfg, sessions, digest))
+    rows = tuple(recall_by_speaker(sessions, digest))
     return SessionResult(session, hits, rows, own)
