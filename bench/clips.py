@@ -21,10 +21,10 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.audio import load_clip  # noqa: E402
-from core.augmentation import AudioAugmenter  # noqa: E402
-from core.clips import ClipGenerator  # noqa: E402
-from core.tts import PiperTTS, bundled_voice  # noqa: E402
+from core.audio.files import load_clip  # noqa: E402
+from core.audio.tts import PiperTTS, bundled_voice  # noqa: E402
+from core.pipeline.p1_clips.generator import ClipGenerator  # noqa: E402
+from core.pipeline.p2_augmentation.augment import AudioAugmenter  # noqa: E402
 
 JOE = "en_US-joe-medium"
 SEED_SPEED = {"recordings": 10.0, "synthesis": 2.0, "negatives": 2.0, "augmentation": 20.0}

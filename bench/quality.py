@@ -93,10 +93,10 @@ def project_name(word: str, quick: bool = False) -> str:
 
 def train_default(workspace: Path, quick: bool = False, word: str = "hey jarvis", seed: int | None = None) -> Path:
     """Create (or reuse) the ``word`` project with default settings, run the pipeline, return the model."""
-    from core.config import TrainingConfig
     from core.errors import ProjectError
-    from core.orchestrator import run_training
-    from core.projects import Workspace
+    from core.pipeline.orchestrator import run_training
+    from core.project.config import TrainingConfig
+    from core.project.workspace import Workspace
 
     ws = Workspace(Path(workspace)).ensure()
     label = heldout.wake_word(word).label  # the wake word as trained ("hey mycroft", not the spoken "hey my croft")

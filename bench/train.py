@@ -24,17 +24,17 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core import events as ev  # noqa: E402
-from core.config import TrainingConfig  # noqa: E402
-from core.orchestrator import run_training  # noqa: E402
-from core.phases import PHASES  # noqa: E402
-from core.projects import Workspace  # noqa: E402
+from core.pipeline.orchestrator import run_training  # noqa: E402
+from core.pipeline.phases import PHASES  # noqa: E402
+from core.project.config import TrainingConfig  # noqa: E402
+from core.project.workspace import Workspace  # noqa: E402
 
 
 def raw_feature_rate(n_clips: int = 120) -> float:
     """Two-second clips/s through openWakeWord's own batch feature code (ONNX, 2 threads)."""
     from openwakeword.utils import AudioFeatures
 
-    from core.feature_models import locate_feature_models
+    from core.assets.feature_models import locate_feature_models
 
     fm = locate_feature_models(None)
     af = AudioFeatures(melspec_model_path=str(fm.melspec), embedding_model_path=str(fm.embedding),
@@ -49,8 +49,8 @@ def raw_feature_rate(n_clips: int = 120) -> float:
 
 def easy_feature_rate(n_clips: int = 120) -> float:
     """The same clips through easy-oww's streaming-exact extractor."""
-    from core.feature_models import locate_feature_models
-    from core.features import MEL_CONTEXT, FeatureExtractor
+    from core.assets.feature_models import locate_feature_models
+    from core.pipeline.p3_features.extract import MEL_CONTEXT, FeatureExtractor
 
     ext = FeatureExtractor(locate_feature_models(None), threads=2)
     rng = np.random.default_rng(0)
@@ -70,7 +70,7 @@ def bare_torch_rate(cfg: TrainingConfig, steps: int = 300, rows: int = 0) -> flo
     """
     import torch
 
-    from core.heads import build_head
+    from core.pipeline.p4_training.heads import build_head
 
     torch.set_num_threads(2)
     model = build_head(cfg).train()

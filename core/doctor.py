@@ -81,8 +81,8 @@ def check_audio() -> list[Finding]:
 
 def check_voices(ws: Any) -> list[Finding]:
     """Piper voices (bundled and downloaded) and espeak-ng's voices (from the espeakng-loader wheel)."""
-    from core import espeak_lib
-    from core.voice_catalog import RECOMMENDED_VOICE, list_installed_voices
+    from core.assets.voice_catalog import RECOMMENDED_VOICE, list_installed_voices
+    from core.audio import espeak_lib
 
     voices = list_installed_voices(ws)
     speakers = sum(max(1, v.num_speakers) for v in voices)
@@ -105,8 +105,8 @@ def check_voices(ws: Any) -> list[Finding]:
 
 
 def check_feature_models(ws: Any) -> Finding:
+    from core.assets.feature_models import locate_feature_models
     from core.errors import EasyOWWError
-    from core.feature_models import locate_feature_models
 
     try:
         fm = locate_feature_models(ws.feature_models_dir)
@@ -159,7 +159,7 @@ def check_gpu() -> Finding:
 
 def check_network(get: Callable[[str, float], int] | None = None) -> Finding:
     """Whether Hugging Face (voices, datasets) answers; honours HF_ENDPOINT and HF_HUB_OFFLINE."""
-    from core.downloads import hf_endpoint, hf_offline
+    from core.assets.downloads import hf_endpoint, hf_offline
 
     cost = "no voice or dataset downloads; training works offline with the bundled voices"
     if hf_offline():

@@ -89,7 +89,7 @@ class EasyOWWApp(App[None]):
     def __init__(self, workspace: str | Path | None = None, mouse: bool = True,
                  deterministic: bool | None = None, workspace_label: str | None = None) -> None:
         super().__init__()
-        from core.projects import Workspace, resolve_workspace
+        from core.project.workspace import Workspace, resolve_workspace
 
         self.workspace = workspace if isinstance(workspace, Workspace) else resolve_workspace(workspace)
         self.mouse = mouse
@@ -116,7 +116,7 @@ class EasyOWWApp(App[None]):
 
     def project_summary(self, name: str) -> Any:
         from core.errors import EasyOWWError
-        from core.status import project_summary
+        from core.project.status import project_summary
 
         try:
             return project_summary(self.workspace.project(name))
@@ -257,7 +257,7 @@ class EasyOWWApp(App[None]):
     def idle_state(self, name: str) -> JobState:
         state = JobState.fresh(name, phases=PHASES)
         try:
-            from core.orchestrator import ProjectState, phase_fingerprint
+            from core.pipeline.orchestrator import ProjectState, phase_fingerprint
 
             project = self.workspace.project(name)
             cfg = project.load_config()

@@ -18,7 +18,7 @@ from typing import Any
 
 from textual.message import Message
 
-from core.phases import PHASES
+from core.pipeline.phases import PHASES
 from easy_oww_tui.messages import (
     JobDone,
     JobLog,
@@ -151,14 +151,14 @@ def make_reporter(post: Post, project: str) -> Callable[[Any], None]:
 
 
 def make_live_reporter(post: Post, key: str) -> Callable[[Any], None]:
-    """The ``report`` for a live wake-word test (core.live_test.LiveDetector).
+    """The ``report`` for a live wake-word test (core.audio.live_test.LiveDetector).
 
     The detector reports ``Level`` then ``Score`` for every 80 ms frame; they are posted as one
     :class:`LiveScore` (so a UI that falls behind coalesces whole frames), each ``Detection`` as a
     :class:`WakeWordDetected`, anything else as :func:`make_reporter` does.
     """
     from core import events as ev
-    from core.live_test import Detection, Score
+    from core.audio.live_test import Detection, Score
 
     other = make_reporter(post, key)
     last_level: list[Any] = [None]
@@ -213,7 +213,7 @@ def run_training_job(
     """Thread side of a training job: the real core orchestrator, events posted as messages."""
 
     def go() -> Any:
-        from core.orchestrator import run_training
+        from core.pipeline.orchestrator import run_training
 
         return run_training(
             project_path, workspace_root, resume=resume, force=force, verbose=False,

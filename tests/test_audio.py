@@ -1,10 +1,10 @@
-"""core.audio: reading, shaping and writing clips; bad input gets clear messages."""
+"""core.audio.files: reading, shaping and writing clips; bad input gets clear messages."""
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from core import audio
+from core.audio.files import files as audio
 from core.errors import AudioError
 
 
@@ -98,7 +98,7 @@ def test_fit_length_modes():
 
 
 def test_speech_overflowing_only_by_its_silence_pads_fits_the_clip():
-    from core.clips import _shape_speech
+    from core.pipeline.p1_clips.generator import _shape_speech
 
     sr = 16000
     rng = np.random.default_rng(1)

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from core.audio import SAMPLE_RATE, load_clip, write_wav
-from core.augmentation import (
+from core.audio.files import SAMPLE_RATE, load_clip, write_wav
+from core.events import LogLine, StageFinished
+from core.pipeline.p2_augmentation.augment import (
     HARD_COPY_MIN,
     AudioAugmenter,
     copy_probs,
@@ -17,9 +18,8 @@ from core.augmentation import (
     run_augmentation_phase,
     time_stretch,
 )
-from core.config import TrainingConfig
-from core.events import LogLine, StageFinished
-from core.projects import Workspace
+from core.project.config import TrainingConfig
+from core.project.workspace import Workspace
 
 OFF = dict(rir_prob=0.0, noise_prob=0.0, pitch_prob=0.0, stretch_prob=0.0, gain_prob=0.0)
 
@@ -198,7 +198,7 @@ def test_augmentation_phase(tmp_path: Path, bank_path: Path) -> None:
     assert s["positive_augmented"] == 6 and s["negative_augmented"] == 8 and "cached" in s["rirs"]
     # long passages get one augmented copy each, whatever augmentations_per_clip says
     assert s["negative_speech_augmented"] == 5
-    from core.features import list_streams
+    from core.pipeline.p3_features.extract import list_streams
 
     assert len(list_streams(project.clips_dir(cfg))) == 10  # clean and augmented are both trained on
     copy = load_clip(project.clips_dir(cfg) / "negative_speech_augmented" / "speech_00000_a0.wav")

@@ -14,10 +14,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core import audio
-from core.config import TrainingConfig, name_problem
+from core.audio.files import files as audio
 from core.errors import AudioError, ConfigError, ProjectError
-from core.projects import Workspace
+from core.project.config import TrainingConfig, name_problem
+from core.project.workspace import Workspace
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

@@ -9,9 +9,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from core import phrases
-from core.audio import SAMPLE_RATE, speech_bounds
-from core.clips import (
+from core.audio.files import SAMPLE_RATE, speech_bounds
+from core.audio.tts import PiperTTS, VoiceInfo
+from core.errors import Cancelled, EasyOWWError
+from core.events import LogLine, Progress, StageFinished, StageStarted
+from core.pipeline.p1_clips import phrases
+from core.pipeline.p1_clips.generator import (
     ESPEAK_SHARE,
     SPEECH_ESPEAK_SHARE,
     ClipGenerator,
@@ -20,11 +23,8 @@ from core.clips import (
     speech_passages,
     voice_for_index,
 )
-from core.config import TrainingConfig
-from core.errors import Cancelled, EasyOWWError
-from core.events import LogLine, Progress, StageFinished, StageStarted
-from core.projects import Workspace
-from core.tts import PiperTTS, VoiceInfo
+from core.project.config import TrainingConfig
+from core.project.workspace import Workspace
 
 JOE = "en_US-joe-medium"
 
@@ -309,7 +309,7 @@ def test_passages_use_espeak_more_than_clips() -> None:
 
 def test_unseen_voice_set_uses_only_held_out_voices(tmp_path: Path) -> None:
     """The unseen set: wake words and calibration speech + sounds in (voice, speaker) pairs never trained on."""
-    from core.clips import is_unseen
+    from core.pipeline.p1_clips.generator import is_unseen
 
     esp = PiperTTS(include_bundled=False, include_espeak=True, threads=1)
     voices = esp.list_voices()[:2]
@@ -333,7 +333,7 @@ def test_unseen_voice_set_uses_only_held_out_voices(tmp_path: Path) -> None:
 def test_home_passages_are_calmer_and_never_say_the_wake_word() -> None:
     """Calibration passages (home mix) hold far fewer near misses than training passages; both are
     deterministic, varied (generated sentences) and never contain the wake word."""
-    from core import phrases
+    from core.pipeline.p1_clips import phrases
 
     def wake_hits(home: bool) -> int:
         return sum(phrases.negative_passage("hey jarvis", 3, i, home=home).lower().count("jarvis") for i in range(40))
@@ -418,7 +418,7 @@ def test_positives_cover_every_phrasing_and_negatives_none() -> None:
 
 
 def test_phrasing_map_and_validation(tmp_path: Path, tts: PiperTTS) -> None:
-    from core.clips import load_phrasings
+    from core.pipeline.p1_clips.generator import load_phrasings
 
     gen = ClipGenerator(tmp_path / "rec", tmp_path / "clips", seed=2, workers=1, phrasings=("okay jarvis",))
     gen.generate_synthetic_clips("hey jarvis", [JOE], tts, 8)

@@ -2,8 +2,8 @@
 
 import pytest
 
-from core.config import ConfigManager, TrainingConfig, name_problem
 from core.errors import ConfigError
+from core.project.config import ConfigManager, TrainingConfig, name_problem
 
 
 def test_defaults_match_seed():
@@ -102,8 +102,8 @@ def test_pronunciation_changes_the_clip_phase_only_once_set() -> None:
     import hashlib
     import json
 
-    from core.orchestrator import _LATER_KEYS, _PHASE_KEYS, phase_fingerprint
-    from core.phases import PHASES
+    from core.pipeline.orchestrator import _LATER_KEYS, _PHASE_KEYS, phase_fingerprint
+    from core.pipeline.phases import PHASES
 
     cfg = TrainingConfig(wake_word="hey mycroft", project_name="m")
     keys = [k for p in PHASES[: PHASES.index("clips") + 1] for k in _PHASE_KEYS[p] if k not in _LATER_KEYS]

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from core import datasets as ds
-from core import downloads as dl
-from core.projects import Workspace
+from core.assets import datasets as ds
+from core.assets import downloads as dl
+from core.project.workspace import Workspace
 from easy_oww_tui.cli import main
 from tests.http_fixture import closed_port, running_server
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from core import doctor
-from core.projects import Workspace
+from core.project.workspace import Workspace
 from easy_oww_tui.app import EasyOWWApp
 from easy_oww_tui.screens.doctor import DoctorScreen
 from tests.http_fixture import closed_port, running_server

@@ -1,4 +1,4 @@
-"""core.downloads against a real HTTP server on 127.0.0.1 (tests/http_fixture.py)."""
+"""core.assets.downloads against a real HTTP server on 127.0.0.1 (tests/http_fixture.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from core import downloads as dl
+from core.assets import downloads as dl
 from core.errors import Cancelled
 from core.events import LogLine, Progress, StageFinished, StageStarted
 from tests.http_fixture import closed_port, running_server

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from core import datasets as ds
+from core.assets import datasets as ds
 from tests.http_fixture import running_server
 from tests.pipeline_fixtures import make_project, run_cli, tiny_config
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from core.config import TrainingConfig
+from core.project.config import TrainingConfig
 from tests.pipeline_fixtures import check_outputs_valid, run_cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]

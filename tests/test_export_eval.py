@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from core import evaluation as E
-from core import export as X
 from core.errors import EasyOWWError
 from core.events import StageFinished, null_report
-from core.heads import DNNHead, TemporalHead
+from core.pipeline.p4_training.heads import DNNHead, TemporalHead
+from core.pipeline.p5_export import onnx_export as X
+from core.pipeline.p6_evaluation import evaluate as E
 from tests.model_fixtures import trained_project
 
 
@@ -33,7 +33,7 @@ def exported(tmp_path_factory, base):
 def test_export_phase_writes_one_openwakeword_model(exported):
     import onnx
 
-    from core.feature_models import locate_feature_models
+    from core.assets.feature_models import locate_feature_models
 
     project, cfg, summary = exported
     path = project.model_path(cfg, ".onnx")
@@ -150,7 +150,7 @@ def test_evaluation_phase_writes_model_card(exported):
 
 def test_evaluate_model_uses_validation_features(exported, monkeypatch):
     """Precomputed (T, 96) validation features are scored window by window and counted in FA/h."""
-    from core.features import embed_stream
+    from core.pipeline.p3_features.extract import embed_stream
 
     project, cfg, _ = exported
     rng = np.random.default_rng(3)
@@ -171,8 +171,8 @@ def test_evaluate_model_uses_validation_features(exported, monkeypatch):
 
 
 def test_streaming_reset_repeats_and_start_noise_barely_matters(exported):
-    from core.feature_models import locate_feature_models
-    from core.features import read_clip_int16
+    from core.assets.feature_models import locate_feature_models
+    from core.pipeline.p3_features.extract import read_clip_int16
 
     project, cfg, _ = exported
     clip = project.clips_dir(cfg) / E.held_out_clips(project, cfg)["positive"][0]
@@ -200,9 +200,9 @@ def test_unseen_voice_set_decides_threshold_and_headline_recall(exported, tmp_pa
 
     import soundfile as sf
 
-    from core.feature_models import locate_feature_models
-    from core.features import run_feature_phase, unseen_padding
-    from core.model_card import quality_statement
+    from core.assets.feature_models import locate_feature_models
+    from core.pipeline.p3_features.extract import run_feature_phase, unseen_padding
+    from core.project.model_card import quality_statement
 
     project, cfg, _ = exported
     clips = project.clips_dir(cfg)
@@ -243,7 +243,7 @@ def test_unseen_voice_set_decides_threshold_and_headline_recall(exported, tmp_pa
 
 
 def test_quality_statement_warns_without_unseen_voices():
-    from core.model_card import quality_statement
+    from core.project.model_card import quality_statement
 
     res = {"threshold": 0.5, "target_false_accepts_per_hour": 0.5, "threshold_meets_target": False,
            "metrics": {"recall": 0.9, "false_accepts_per_hour": 3.0, "negative_hours": 2.5,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from core.phases import PHASES
+from core.pipeline.phases import PHASES
 from tests.pipeline_fixtures import check_outputs_valid, generated_files, make_project, run_cli, tiny_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import features as F
+from core.assets.feature_models import EMBEDDING_NAME, MELSPEC_NAME, locate_feature_models, verify_model_file
 from core.errors import EasyOWWError
 from core.events import Progress, StageFinished, null_report
-from core.feature_models import EMBEDDING_NAME, MELSPEC_NAME, locate_feature_models, verify_model_file
+from core.pipeline.p3_features import extract as F
 from tests.model_fixtures import clip_bank, featured_project, new_project, small_cfg
 
 
@@ -198,7 +198,7 @@ def test_feature_phase_resumes_after_cancel_with_identical_arrays(base, featured
 
 
 def test_feature_phase_without_clips_is_a_clear_error(tmp_path):
-    from core.projects import Workspace
+    from core.project.workspace import Workspace
 
     cfg = small_cfg()
     project = Workspace(tmp_path / "ws").create_project(cfg)
@@ -241,7 +241,7 @@ def test_clip_bank_is_real_audio(base):
 # --------------------------------------------------------------------------- negative speech streams
 def _write_passages(project, cfg, n: int = 4) -> list[str]:
     """Long 'passages' made of the bank's negative speech clips (clean + one augmented copy each)."""
-    from core.audio import load_clip, write_wav
+    from core.audio.files import load_clip, write_wav
 
     clips_dir = project.clips_dir(cfg)
     negs = sorted((clips_dir / "negative").glob("synth_neg_*.wav"))
@@ -346,7 +346,7 @@ def test_unseen_calibration_passages_are_embedded_once_each(tmp_path):
     """Calibration passages: the augmented copy replaces the clean one where there is one; wake words keep both."""
     import soundfile as sf
 
-    from core.clips import passage_is_augmented
+    from core.pipeline.p1_clips.generator import passage_is_augmented
     from tests.model_fixtures import small_cfg
 
     clips = tmp_path / "clips"

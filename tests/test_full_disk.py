@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from core.config import TrainingConfig
+from core.project.config import TrainingConfig
 from tests.pipeline_fixtures import make_project, run_cli, tiny_config
 
 pytestmark = pytest.mark.timeout(600)

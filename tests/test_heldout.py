@@ -210,9 +210,9 @@ def test_the_test_split_is_frozen():
 
 
 def test_test_split_phrases_are_not_training_phrases():
-    """Training's own adversarial phrases (core.phrases) must not name the test split's near misses or names:
-    if this fails after a change to core/phrases.py, take the phrase out of training (the test split is frozen)."""
-    from core import phrases
+    """Training's own adversarial phrases (core.pipeline.p1_clips.phrases) must not name the test split's near misses or names:
+    if this fails after a change to core/pipeline/p1_clips/phrases.py, take the phrase out of training (the test split is frozen)."""
+    from core.pipeline.p1_clips import phrases
 
     for w in heldout.WORDS.values():
         trained: set[str] = set()

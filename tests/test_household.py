@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import household
-from core.config import TrainingConfig
+from core.audio import household
 from core.errors import EasyOWWError
-from core.projects import Workspace
+from core.project.config import TrainingConfig
+from core.project.workspace import Workspace
 from tests.audio_device import SAMPLE_RATE, audio_device, synth_hey_jarvis, write  # noqa: F401
 
 
@@ -97,8 +97,8 @@ def _run_session(dev, ws: Path, speaker: str, clip: Path, every: float, tries: i
 @pytest.mark.audio
 @pytest.mark.timeout(300)
 def test_household_test_on_the_sound_device_keeps_recall_per_speaker(audio_device, tmp_path: Path):  # noqa: F811
-    from core.model_card import write_model_card
-    from core.status import project_summary
+    from core.project.model_card import write_model_card
+    from core.project.status import project_summary
 
     ws = Workspace(tmp_path / "ws")
     cfg = TrainingConfig.quick("jarvis", "hey jarvis")

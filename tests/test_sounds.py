@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core import sounds
+from core.pipeline.p1_clips import sounds
 
 
 def test_sound_passages_are_seeded_bounded_and_varied() -> None:

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
+from core.assets.feature_models import locate_feature_models
+from core.audio.streaming import FRAME, StreamingDetector
+from core.audio.tts import PiperTTS
 from core.errors import EasyOWWError
-from core.export import export_onnx
-from core.feature_models import locate_feature_models
-from core.heads import DNNHead
-from core.streaming import FRAME, StreamingDetector
-from core.tts import PiperTTS
+from core.pipeline.p4_training.heads import DNNHead
+from core.pipeline.p5_export.onnx_export import export_onnx
 
 JOE = "en_US-joe-medium"
 

@@ -1,4 +1,4 @@
-"""TFLite export: both head kinds are written (core.tflite_writer, no converter) as a static
+"""TFLite export: both head kinds are written (core.pipeline.p5_export.tflite_writer, no converter) as a static
 (1,16,96)->(1,1), builtin-ops-only .tflite whose scores match torch and ONNX, and load in Home
 Assistant's runtime (pyopen_wakeword)."""
 
@@ -15,8 +15,8 @@ from torch import nn
 pytest.importorskip("ai_edge_litert", reason="ai-edge-litert is not installed")
 
 from core.errors import EasyOWWError  # noqa: E402
-from core.heads import DNNHead, TemporalHead  # noqa: E402
-from core.tflite_export import (  # noqa: E402
+from core.pipeline.p4_training.heads import DNNHead, TemporalHead  # noqa: E402
+from core.pipeline.p5_export.tflite_export import (  # noqa: E402
     TFLiteExportError,
     TFLiteRunner,
     export_tflite,
@@ -25,7 +25,7 @@ from core.tflite_export import (  # noqa: E402
     tflite_ops,
     verify_tflite,
 )
-from core.tflite_writer import head_to_tflite  # noqa: E402
+from core.pipeline.p5_export.tflite_writer import head_to_tflite  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -68,7 +68,9 @@ def _saturating(seed: int = 2) -> np.ndarray:
 
 
 def _onnx(model: nn.Module, path: Path) -> Path:
-    from core.export import export_onnx  # the product's exporter (torch's legacy path: no onnxscript)
+    from core.pipeline.p5_export.onnx_export import (
+        export_onnx,  # the product's exporter (torch's legacy path: no onnxscript)
+    )
 
     return export_onnx(model.eval(), path)
 
@@ -134,8 +136,8 @@ def test_dropout_is_ignored_and_training_mode_is_not_copied(tmp_path: Path) -> N
 
 @pytest.mark.parametrize("kind", ["dnn", "temporal"])
 def test_export_matches_torch_and_onnx(tmp_path: Path, kind: str) -> None:
-    from core.config import TrainingConfig
-    from core.heads import build_head
+    from core.pipeline.p4_training.heads import build_head
+    from core.project.config import TrainingConfig
 
     cfg = TrainingConfig.quick("tfl", "hey jarvis")
     cfg.model_type = kind
@@ -232,13 +234,13 @@ def test_missing_runtime_gives_clear_message(monkeypatch: pytest.MonkeyPatch, tm
 
 
 def test_run_tflite_export_from_trained_checkpoint(tmp_path: Path) -> None:
-    """The project step: checkpoints/model_final.pt (as core.training saves it) -> models/<name>.tflite."""
-    pytest.importorskip("core.training")
-    from core.config import TrainingConfig
+    """The project step: checkpoints/model_final.pt (as core.pipeline.p4_training.train saves it) -> models/<name>.tflite."""
+    pytest.importorskip("core.pipeline.p4_training.train")
     from core.events import StageFinished
-    from core.heads import build_head, head_spec
-    from core.projects import Workspace
-    from core.tflite_export import run_tflite_export
+    from core.pipeline.p4_training.heads import build_head, head_spec
+    from core.pipeline.p5_export.tflite_export import run_tflite_export
+    from core.project.config import TrainingConfig
+    from core.project.workspace import Workspace
 
     ws = Workspace(tmp_path / "ws")
     cfg = TrainingConfig.quick("tfl", "hey jarvis")
@@ -262,10 +264,10 @@ def test_run_tflite_export_from_trained_checkpoint(tmp_path: Path) -> None:
 
 
 def test_run_tflite_export_without_training_is_clear(tmp_path: Path) -> None:
-    pytest.importorskip("core.training")
-    from core.config import TrainingConfig
-    from core.projects import Workspace
-    from core.tflite_export import run_tflite_export
+    pytest.importorskip("core.pipeline.p4_training.train")
+    from core.pipeline.p5_export.tflite_export import run_tflite_export
+    from core.project.config import TrainingConfig
+    from core.project.workspace import Workspace
 
     ws = Workspace(tmp_path / "ws")
     cfg = TrainingConfig.quick("tfl2", "hey jarvis")

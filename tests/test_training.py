@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from core import training as T
 from core.errors import Cancelled, ConfigError, EasyOWWError
 from core.events import Metric, Progress, StageFinished, null_report
-from core.heads import DNNHead, TemporalHead, build_head
+from core.pipeline.p4_training import train as T
+from core.pipeline.p4_training.heads import DNNHead, TemporalHead, build_head
 from tests.model_fixtures import featured_project, small_cfg
 
 
@@ -86,8 +86,8 @@ def test_training_learns_and_reports(base, tmp_path):
 
 
 def test_ensemble_trains_heads_with_their_own_seeds_and_resumes_per_head(base, tmp_path):
-    from core.heads import EnsembleHead
-    from core.tflite_writer import head_to_tflite
+    from core.pipeline.p4_training.heads import EnsembleHead
+    from core.pipeline.p5_export.tflite_writer import head_to_tflite
 
     project, cfg = featured_project(tmp_path, base, small_cfg(max_steps=200, ensemble_size=2))
     events = []
@@ -252,7 +252,7 @@ def test_hard_negatives_are_the_highest_scoring(base, tmp_path, monkeypatch):
 
 
 def test_training_needs_features(tmp_path):
-    from core.projects import Workspace
+    from core.project.workspace import Workspace
 
     cfg = small_cfg()
     project = Workspace(tmp_path / "ws").create_project(cfg)
@@ -272,7 +272,7 @@ def test_early_stop_on_plateau(base, tmp_path):
 
 
 def test_auto_threads_is_sane():
-    from core.features import auto_threads
+    from core.pipeline.p3_features.extract import auto_threads
 
     assert 1 <= auto_threads() <= 2 and auto_threads(cap=1) == 1
 
@@ -281,7 +281,7 @@ def test_busy_cpus_are_measured_now_not_averaged_over_a_minute():
     import subprocess
     import sys
 
-    from core.features import _busy_cpus_now
+    from core.pipeline.p3_features.extract import _busy_cpus_now
 
     base = _busy_cpus_now()
     assert base is not None and 0.0 <= base <= (__import__("os").cpu_count() or 1) + 0.01

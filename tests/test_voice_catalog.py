@@ -10,9 +10,9 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from core import downloads as dl
-from core import voice_catalog as vc
-from core.projects import Workspace
+from core.assets import downloads as dl
+from core.assets import voice_catalog as vc
+from core.project.workspace import Workspace
 from easy_oww_tui.cli import main
 from tests.http_fixture import closed_port, running_server
 
@@ -226,7 +226,7 @@ def test_download_voices_offline_fails_fast(ws):
 def test_train_offers_the_recommended_multi_speaker_voice(hub, ws, capsys):
     """`train --get-voice` fetches en_US-libritts_r-medium (checked download from the hub); without the flag a
     non-interactive run only prints a tip; once installed nothing is offered again."""
-    from core.config import TrainingConfig
+    from core.project.config import TrainingConfig
     from easy_oww_tui.cli.pipeline_cmds import offer_recommended_voice
 
     build_catalog(hub)
@@ -246,7 +246,7 @@ def test_train_offers_the_recommended_multi_speaker_voice(hub, ws, capsys):
 
 
 def test_get_voice_offline_trains_on(ws, monkeypatch, capsys):
-    from core.config import TrainingConfig
+    from core.project.config import TrainingConfig
     from easy_oww_tui.cli.pipeline_cmds import offer_recommended_voice
 
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{closed_port()}")

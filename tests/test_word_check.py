@@ -1,4 +1,4 @@
-"""`easy-oww check` and core.word_check: is a phrase a good wake word? (issue #18)."""
+"""`easy-oww check` and core.project.word_check: is a phrase a good wake word? (issue #18)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,16 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from core import espeak_lib
+from core.audio import espeak_lib
 from core.errors import EasyOWWError
-from core.word_check import arpabet_to_ipa, check_phrase, ipa_syllables, preview, word_frequencies, zipf
+from core.project.word_check import (
+    arpabet_to_ipa,
+    check_phrase,
+    ipa_syllables,
+    preview,
+    word_frequencies,
+    zipf,
+)
 from easy_oww_tui.cli import main
 from tests.audio_device import aligned_correlation, audio_device  # noqa: F401
 
@@ -131,7 +138,7 @@ def test_cli_check_json_and_saved_preview(tmp_path: Path):
 def test_cli_check_plays_the_preview_on_the_sound_device(audio_device, monkeypatch, tmp_path: Path):  # noqa: F811
     import sounddevice as sd
 
-    from core.tts import PiperTTS
+    from core.audio.tts import PiperTTS
 
     monkeypatch.setenv("PULSE_SINK", audio_device.sink)  # play into the sink the default input records
     heard: list[np.ndarray] = []

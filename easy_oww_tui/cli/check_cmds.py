@@ -25,7 +25,7 @@ def check_cmd(phrase: str, pronunciation: str, play: bool, save_dir: Path | None
     """Check PHRASE as a wake word before training: phonemes, syllables, warnings and sound-alike words."""
     from dataclasses import asdict
 
-    from core.word_check import check_phrase
+    from core.project.word_check import check_phrase
 
     report = check_phrase(phrase, pronunciation)
     if as_json:
@@ -36,7 +36,7 @@ def check_cmd(phrase: str, pronunciation: str, play: bool, save_dir: Path | None
         _preview(phrase, pronunciation, voices, play, save_dir, workspace)
 
 
-def print_report(report) -> None:  # noqa: ANN001 - core.word_check.PhraseReport
+def print_report(report) -> None:  # noqa: ANN001 - core.project.word_check.PhraseReport
     from rich.markup import escape
     from rich.table import Table
 
@@ -67,11 +67,11 @@ def print_report(report) -> None:  # noqa: ANN001 - core.word_check.PhraseReport
 
 def _preview(phrase: str, pronunciation: str, voices: int, play: bool, save_dir: Path | None,
              workspace: str | None) -> None:
-    from core.audio import write_wav
+    from core.audio.files import write_wav
+    from core.audio.recording import DeviceError, play_audio
+    from core.audio.tts import PiperTTS
     from core.errors import EasyOWWError
-    from core.recording import DeviceError, play_audio
-    from core.tts import PiperTTS
-    from core.word_check import preview
+    from core.project.word_check import preview
 
     ws = get_workspace(workspace)
     console = make_console(highlight=False)

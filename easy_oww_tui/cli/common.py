@@ -44,7 +44,7 @@ def workspace_option(fn: F) -> F:
 
 
 def get_workspace(workspace: str | None):
-    from core.projects import resolve_workspace
+    from core.project.workspace import resolve_workspace
 
     ctx = click.get_current_context(silent=True)
     if workspace is None and ctx is not None and ctx.obj:

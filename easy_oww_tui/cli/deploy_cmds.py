@@ -25,7 +25,7 @@ METER_WIDTH = 30
 
 def saved_threshold(model_json: Path) -> float | None:
     """The threshold the evaluation chose (``models/<name>.json``), or None."""
-    from core.model_card import saved_threshold as from_card
+    from core.project.model_card import saved_threshold as from_card
 
     try:
         data = json.loads(model_json.read_text(encoding="utf-8"))
@@ -150,9 +150,9 @@ def test_cmd(name: str, duration: float, threshold: float | None, device: str | 
     Press f to mark the last detection as a false trigger, q to stop. With --speaker, a household test:
     say the wake word at each prompt; misses and detections are kept per speaker.
     """
-    from core import household
+    from core.audio import household
+    from core.audio.live_test import Detection, LiveDetector, Score
     from core.events import Level
-    from core.live_test import Detection, LiveDetector, Score
 
     ws = get_workspace(workspace)
     project = ws.project(name)
@@ -235,7 +235,7 @@ def _household_result(console: Any, project: Any, cfg: Any, path: Path, summary:
     from rich.markup import escape
     from rich.table import Table
 
-    from core import household
+    from core.audio import household
 
     res = household.finish_session(project, cfg, path, summary, speaker, tries, every,
                                    dt.datetime.now().isoformat(timespec="seconds"))

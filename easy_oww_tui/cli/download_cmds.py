@@ -16,7 +16,7 @@ from easy_oww_tui.cli.common import (
 
 
 def _size(n: int | None) -> str:
-    from core.downloads import human_size
+    from core.assets.downloads import human_size
 
     return human_size(n)
 
@@ -30,7 +30,7 @@ def list_voices_cmd(available: bool, language: str | None, workspace: str | None
     """List installed Piper voices (or, with --available, the downloadable ones)."""
     from rich.table import Table
 
-    from core import voice_catalog as vc
+    from core.assets import voice_catalog as vc
 
     ws = get_workspace(workspace)
     console = make_console()
@@ -73,7 +73,7 @@ def list_voices_cmd(available: bool, language: str | None, workspace: str | None
 def download_voices_cmd(language: str, count: int, quality: str, voices: tuple[str, ...], refresh: bool,
                         workspace: str | None) -> None:
     """Download Piper voices for more speaker variety (multi-speaker voices first)."""
-    from core import voice_catalog as vc
+    from core.assets import voice_catalog as vc
 
     ws = get_workspace(workspace)
     ws.ensure()
@@ -112,8 +112,8 @@ def download_cmd(dataset_args: tuple[str, ...], required_only: bool, names: tupl
 
     With no DATASET: every dataset not installed yet (or only the required ones).
     """
-    from core import datasets as ds
-    from core.downloads import human_size
+    from core.assets import datasets as ds
+    from core.assets.downloads import human_size
 
     ws = get_workspace(workspace)
     ws.ensure()
@@ -155,7 +155,7 @@ def datasets_cmd(workspace: str | None) -> None:
     """Show which datasets are installed, their size and licence."""
     from rich.table import Table
 
-    from core.datasets import dataset_status
+    from core.assets.datasets import dataset_status
 
     ws = get_workspace(workspace)
     table = Table(title=f"Datasets in {ws.datasets_dir}")

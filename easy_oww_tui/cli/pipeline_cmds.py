@@ -1,4 +1,4 @@
-"""`easy-oww generate | train | eval | export`: thin wrappers over core.orchestrator and friends."""
+"""`easy-oww generate | train | eval | export`: thin wrappers over core.pipeline.orchestrator and friends."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from easy_oww_tui.cli.common import (
 def _print_summary(summary, workspace_root: Path) -> None:
     from rich.table import Table
 
-    from core.phases import PHASE_TITLES, PHASES
+    from core.pipeline.phases import PHASE_TITLES, PHASES
 
     console = make_console()
     table = Table(title=f"easy-oww: {summary.project} ({summary.wake_word!r})")
@@ -63,8 +63,8 @@ def _print_summary(summary, workspace_root: Path) -> None:
             console.print("Metrics (at the threshold): " + ", ".join(parts))
         for line in summary.statement:
             console.print(("[yellow]" if line.startswith("WARNING") else "") + escape(line))
-        from core.feature_models import feature_models_for
-        from core.projects import Workspace
+        from core.assets.feature_models import feature_models_for
+        from core.project.workspace import Workspace
 
         fm = feature_models_for(Workspace(workspace_root))
         console.print(
@@ -82,7 +82,7 @@ def _print_summary(summary, workspace_root: Path) -> None:
 
 def _run(name: str, workspace: str | None, resume: bool, force: bool, verbose: bool,
          phases: list[str] | None, device: str | None = None) -> None:
-    from core.orchestrator import run_training
+    from core.pipeline.orchestrator import run_training
 
     ws = get_workspace(workspace)
     project = ws.project(name)
@@ -132,7 +132,7 @@ def train_cmd(name: str, resume: bool, force: bool, verbose: bool, device: str |
 def offer_recommended_voice(ws: Any, cfg: Any, choice: bool | None, interactive: bool) -> bool:
     """Fetch the recommended multi-speaker voice when asked (``choice``) or when the user says yes; True if
     it is installed afterwards. Offline or on a failed download training goes on with the installed voices."""
-    from core import voice_catalog as vc
+    from core.assets import voice_catalog as vc
     from core.errors import EasyOWWError
 
     if cfg.voices or choice is False or vc.has_multi_speaker_voice(ws):
@@ -164,7 +164,7 @@ def offer_recommended_voice(ws: Any, cfg: Any, choice: bool | None, interactive:
 @friendly_errors
 def eval_cmd(name: str, model_path: str | None, workspace: str | None) -> None:
     """Evaluate a model on NAME's held-out clips: recall, false accepts per hour, threshold."""
-    from core.evaluation import evaluate_model
+    from core.pipeline.p6_evaluation.evaluate import evaluate_model
 
     ws = get_workspace(workspace)
     project = ws.project(name)
@@ -176,7 +176,7 @@ def eval_cmd(name: str, model_path: str | None, workspace: str | None) -> None:
         raise EasyOWWError(f"No model at {path}. Train it first: easy-oww train {name}")
     with rich_reporter() as report:
         if model_path is None:
-            from core.evaluation import run_evaluation_phase
+            from core.pipeline.p6_evaluation.evaluate import run_evaluation_phase
 
             result = run_evaluation_phase(project, cfg, report, threading.Event())
         else:
@@ -199,8 +199,8 @@ def eval_cmd(name: str, model_path: str | None, workspace: str | None) -> None:
 @friendly_errors
 def export_cmd(name: str, fmt: str, workspace: str | None) -> None:
     """Export NAME's trained model: ONNX (verified in the openWakeWord pipeline) and/or TFLite (Home Assistant)."""
-    from core.export import run_export_phase
-    from core.model_card import write_model_card
+    from core.pipeline.p5_export.onnx_export import run_export_phase
+    from core.project.model_card import write_model_card
 
     ws = get_workspace(workspace)
     project = ws.project(name)
@@ -211,7 +211,7 @@ def export_cmd(name: str, fmt: str, workspace: str | None) -> None:
             run_export_phase(project, cfg, report, threading.Event())
             written.append(str(project.model_path(cfg)))
         if fmt in ("tflite", "all"):
-            from core.tflite_export import run_tflite_export
+            from core.pipeline.p5_export.tflite_export import run_tflite_export
 
             run_tflite_export(project, cfg, report, threading.Event())
             written.append(str(project.model_path(cfg, ".tflite")))

@@ -25,8 +25,8 @@ from easy_oww_tui.cli.common import friendly_errors, get_workspace, make_console
 def create_cmd(name: str, wake_word: str | None, pronunciation: str | None, phrasings: tuple[str, ...],
                samples: int | None, steps: int | None, preset: str, workspace: str | None) -> None:
     """Create a project NAME for a wake word."""
-    from core.config import TrainingConfig, name_problem
     from core.errors import ProjectError
+    from core.project.config import TrainingConfig, name_problem
 
     problem = name_problem(name)
     if problem:
@@ -53,7 +53,7 @@ def create_cmd(name: str, wake_word: str | None, pronunciation: str | None, phra
     ws = get_workspace(workspace)
     project = ws.create_project(cfg)
     click.secho(f"Created project {name!r} for wake word {wake_word!r}", fg="green")
-    from core.phrases import spoken_forms
+    from core.pipeline.p1_clips.phrases import spoken_forms
 
     forms = spoken_forms(cfg.wake_word, cfg.pronunciation)
     if len(forms) > 1 or forms[0] != " ".join(cfg.wake_word.lower().split()):
@@ -63,7 +63,7 @@ def create_cmd(name: str, wake_word: str | None, pronunciation: str | None, phra
     click.echo(f"  folder: {project.path}")
     click.echo(f"  samples: {cfg.target_samples} ({cfg.real_samples} real, {cfg.synthetic_samples} synthetic), "
                f"steps: {cfg.max_steps}")
-    from core.word_check import check_phrase
+    from core.project.word_check import check_phrase
 
     checks = [check_phrase(cfg.wake_word, cfg.pronunciation)] + [check_phrase(p) for p in cfg.phrasings]
     for report in checks:
@@ -80,7 +80,7 @@ def list_cmd(workspace: str | None) -> None:
     """List the projects in the workspace."""
     from rich.table import Table
 
-    from core.status import project_summary
+    from core.project.status import project_summary
 
     ws = get_workspace(workspace)
     names = ws.list_projects()

@@ -109,8 +109,8 @@ class LevelMeter:
         self.description = ""
 
     def __call__(self, event: Any) -> None:
+        from core.audio.recording import COUNTDOWN_STAGE, TAKE_STAGE
         from core.events import Level, LogLine, Progress, StageStarted
-        from core.recording import COUNTDOWN_STAGE, TAKE_STAGE
 
         with self.lock:
             if isinstance(event, Level):
@@ -232,8 +232,8 @@ def _session_loop(session: Any, count: int, console: Any, keys: KeyReader, cance
                   meter: LevelMeter, suggestions: list[str]) -> None:
     from rich.markup import escape
 
+    from core.audio.recording import DeviceError
     from core.errors import Cancelled, EasyOWWError
-    from core.recording import DeviceError
 
     while len(session.accepted) < count:
         n = len(session.accepted)
@@ -284,12 +284,12 @@ def _run_session(name: str | None, count: int, duration: float, device: str | No
         return
     if not name:
         raise click.UsageError("Give the project NAME (or --list-devices).")
-    from core.recording import RecordingSession, suggest_negative_phrases
+    from core.audio.recording import RecordingSession, suggest_negative_phrases
 
     ws = get_workspace(workspace)
     project = ws.project(name)
     cfg = project.load_config()
-    from core.locking import ProjectLock
+    from core.project.locking import ProjectLock
 
     cancel = threading.Event()
     interactive_out = console.is_terminal
@@ -321,7 +321,7 @@ def _run_session(name: str | None, count: int, duration: float, device: str | No
 
 
 def _print_devices(console: Any) -> None:
-    from core.recording import list_input_devices
+    from core.audio.recording import list_input_devices
 
     devices = list_input_devices()
     console.print("Input devices (use the index or part of the name with --device):")
@@ -380,10 +380,10 @@ def import_cmd(name: str, files: tuple[str, ...], negative: bool, workspace: str
     """
     from rich.markup import escape
 
-    from core.recording import import_files
+    from core.audio.recording import import_files
 
     console = make_console(highlight=False)
-    from core.locking import ProjectLock
+    from core.project.locking import ProjectLock
 
     project = get_workspace(workspace).project(name)
     with ProjectLock(project.path, "import"):

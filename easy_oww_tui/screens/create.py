@@ -112,7 +112,7 @@ class CreateProjectScreen(ModalScreen[object]):
     @work(thread=True, exclusive=True, group="word-check", exit_on_error=False)
     def _check(self, phrase: str, pronunciation: str) -> None:
         from core.errors import EasyOWWError
-        from core.word_check import check_phrase
+        from core.project.word_check import check_phrase
 
         try:
             report = check_phrase(phrase, pronunciation)
@@ -141,10 +141,10 @@ class CreateProjectScreen(ModalScreen[object]):
 
     @work(thread=True, exclusive=True, group="word-listen", exit_on_error=False)
     def _listen(self, phrase: str, pronunciation: str) -> None:
+        from core.audio.recording import play_audio
+        from core.audio.tts import PiperTTS
         from core.errors import EasyOWWError
-        from core.recording import play_audio
-        from core.tts import PiperTTS
-        from core.word_check import preview
+        from core.project.word_check import preview
 
         try:
             clips = preview(phrase, PiperTTS(self.voices_dir, threads=2), pronunciation)
@@ -163,7 +163,7 @@ class CreateProjectScreen(ModalScreen[object]):
     @on(Input.Changed, "#in-name")
     def _name_changed(self, event: Input.Changed) -> None:
         self._name_edited = True
-        from core.config import name_problem
+        from core.project.config import name_problem
 
         problem = name_problem(event.value.strip()) if event.value.strip() else None
         self.show_errors([problem] if problem else [])
@@ -194,7 +194,7 @@ class CreateProjectScreen(ModalScreen[object]):
 
     def build_config(self) -> tuple[object | None, list[str]]:
         """The config the form describes, or the list of problems with it."""
-        from core.config import TrainingConfig, name_problem
+        from core.project.config import TrainingConfig, name_problem
 
         errors: list[str] = []
         wake, name = self.value("wake_word"), self.value("name")

@@ -156,8 +156,8 @@ class SpeakerDialog(ModalScreen[object]):
     def _accept(self) -> None:
         from textual.widgets import Input
 
+        from core.audio.household import check_speaker
         from core.errors import EasyOWWError
-        from core.household import check_speaker
 
         value = self.query_one("#speaker-name", Input).value
         if not value.strip():

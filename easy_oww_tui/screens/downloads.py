@@ -77,7 +77,7 @@ class DownloadsScreen(Screen[None]):
     # ------------------------------------------------------------------ data
     def load_cached_catalog(self) -> None:
         """Read the catalog from the workspace cache only (never the network on the UI thread)."""
-        from core import voice_catalog as vc
+        from core.assets import voice_catalog as vc
 
         try:
             path = vc.catalog_path(self.app.workspace)
@@ -95,7 +95,7 @@ class DownloadsScreen(Screen[None]):
         table = self.query_one("#voices-table", DataTable)
         table.clear(columns=True)
         table.add_columns("", "Voice", "Language", "Quality", "Speakers", "Size")
-        from core import voice_catalog as vc
+        from core.assets import voice_catalog as vc
 
         installed: dict[str, Any] = {v.key: v for v in vc.list_installed_voices(ws)}
         query = self.query_one("#voice-filter", Input).value.strip().lower()
@@ -121,7 +121,7 @@ class DownloadsScreen(Screen[None]):
         table = self.query_one("#datasets-table", DataTable)
         table.clear(columns=True)
         table.add_columns("", "Dataset", "Size", "Need", "Licence")
-        from core.datasets import dataset_status
+        from core.assets.datasets import dataset_status
 
         for row in dataset_status(self.app.workspace):
             mark = Text("✔", style="green") if row.installed else Text("·", style="dim")
@@ -197,12 +197,12 @@ class DownloadsScreen(Screen[None]):
             if voice is None:
                 self.app.notify(f"{key} is installed already.")
                 return
-            from core import voice_catalog as vc
+            from core.assets import voice_catalog as vc
 
             self.app.start_job(DOWNLOADS_KEY, f"download:{key}",
                                lambda report, cancel: vc.install_voices(ws, [voice], report, cancel))
             return
-        from core import datasets as ds
+        from core.assets import datasets as ds
 
         row = next((r for r in ds.dataset_status(ws) if r.name == key), None)
         if row is not None and row.installed:
@@ -222,7 +222,7 @@ class DownloadsScreen(Screen[None]):
                                                                       assume_yes=confirmed))
 
     def action_refresh_catalog(self) -> None:
-        from core import voice_catalog as vc
+        from core.assets import voice_catalog as vc
 
         ws = self.app.workspace
         self.app.start_job(DOWNLOADS_KEY, "download:catalog",

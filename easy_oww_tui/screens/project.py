@@ -66,7 +66,7 @@ class ProjectScreen(Screen[None]):
 
     def refresh_view(self) -> None:
         from core.errors import EasyOWWError
-        from core.status import project_summary
+        from core.project.status import project_summary
 
         ws = self.app.workspace
         try:
@@ -93,8 +93,8 @@ class ProjectScreen(Screen[None]):
             + (f" of {want_real} wanted" if want_real else "")
             + f", {s.negative_recordings} negative. Optional: makes it fit your voice.",
         ])))
-        from core.datasets import dataset_status
-        from core.voice_catalog import list_installed_voices
+        from core.assets.datasets import dataset_status
+        from core.assets.voice_catalog import list_installed_voices
 
         voices = [v.key for v in list_installed_voices(ws)]
         chosen = (cfg.voices if cfg else []) or []

@@ -55,7 +55,7 @@ class ProjectsScreen(Screen[None]):
         self.refresh_projects()
 
     def refresh_projects(self, select: str | None = None) -> None:
-        from core.status import project_summary
+        from core.project.status import project_summary
 
         ws = self.app.workspace
         table = self.query_one(DataTable)

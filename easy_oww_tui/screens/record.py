@@ -1,4 +1,4 @@
-"""Recording the wake word with your own voice (core.recording), reachable from the project view.
+"""Recording the wake word with your own voice (core.audio.recording), reachable from the project view.
 
 Each take runs as an App job (thread worker) keyed ``<project>#record``; the session (device,
 accepted takes) lives on this screen. Countdown, level meter and the take's verdict come back as
@@ -114,7 +114,7 @@ class RecordScreen(Screen[None]):
 
     # ------------------------------------------------------------------ actions
     def run_session(self, kind: str, call: str) -> None:
-        from core import recording as rec
+        from core.audio import recording as rec
 
         project = self.app.workspace.project(self.project_name)
         negative = self.negative

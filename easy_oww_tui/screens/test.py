@@ -1,11 +1,11 @@
-"""Test and use a trained model: a live microphone test (core.live_test), the evaluation, how to use it.
+"""Test and use a trained model: a live microphone test (core.audio.live_test), the evaluation, how to use it.
 
 ``s`` starts listening in an App-owned thread worker (job ``<project>#test``): a
-:class:`~core.live_test.LiveDetector` on the default microphone, reporting each 80 ms frame
+:class:`~core.audio.live_test.LiveDetector` on the default microphone, reporting each 80 ms frame
 (level meter and score bar, coalesced :class:`~easy_oww_tui.messages.LiveScore` messages) and each
 detection (:class:`~easy_oww_tui.messages.WakeWordDetected`). ``c`` stops and shows a summary,
 ``f`` marks the last detection as a false trigger; ``p`` names a speaker for a household test (prompts,
-recall per speaker kept by core.household). A microphone problem ends the job and the App
+recall per speaker kept by core.audio.household). A microphone problem ends the job and the App
 shows the error dialog. The threshold is the evaluated one (``models/<name>.json``), else 0.5.
 """
 
@@ -72,7 +72,7 @@ class TestScreen(Screen[None]):
                  threshold: float | None = None, device: str | int | None = None,
                  tries: int | None = None, every_s: float | None = None) -> None:
         super().__init__()
-        from core.household import DEFAULT_EVERY_S, DEFAULT_TRIES
+        from core.audio.household import DEFAULT_EVERY_S, DEFAULT_TRIES
 
         self.tries = tries or DEFAULT_TRIES  # household test: prompts per session
         self.every_s = every_s or DEFAULT_EVERY_S
@@ -133,7 +133,7 @@ class TestScreen(Screen[None]):
         except Exception as exc:  # a broken project: say why, keep the screen usable
             self.problem = self.app.scrub(str(exc))
             self.model = self.explicit_model
-        from core.model_card import saved_threshold
+        from core.project.model_card import saved_threshold
 
         saved = saved_threshold(card)
         self.threshold = self.explicit_threshold or saved or DEFAULT_THRESHOLD
@@ -201,7 +201,7 @@ class TestScreen(Screen[None]):
                 self.finish_household()
 
     def show_prompt(self, time_s: float) -> None:
-        from core.household import prompt_times
+        from core.audio.household import prompt_times
 
         times = prompt_times(self.tries, self.every_s)
         if self.prompted < self.tries and time_s >= times[self.prompted]:
@@ -210,9 +210,9 @@ class TestScreen(Screen[None]):
                         f"([b]{self.prompted}[/b]/{self.tries}). [b]f[/b] marks a wrong detection, [b]c[/b] stops.")
 
     def finish_household(self) -> None:
-        """Keep the household session and show recall per speaker (core.household)."""
+        """Keep the household session and show recall per speaker (core.audio.household)."""
+        from core.audio.household import finish_session
         from core.errors import EasyOWWError
-        from core.household import finish_session
 
         if self.detector is None or self.model is None:
             return
@@ -293,7 +293,7 @@ class TestScreen(Screen[None]):
         self.listening = False
         self.detections = 0
         self.speaker_run, self.prompted = self.speaker, 0
-        from core.household import session_seconds
+        from core.audio.household import session_seconds
 
         duration = session_seconds(self.tries, self.every_s) if self.speaker else None
         self.query_one("#test-detections", DataTable).clear()
@@ -301,7 +301,7 @@ class TestScreen(Screen[None]):
         self.set_summary("")
 
         def work(report: Any, cancel: Any) -> Any:
-            from core.live_test import LiveDetector
+            from core.audio.live_test import LiveDetector
 
             detector = LiveDetector(model, threshold=threshold, device=device,
                                     report=make_live_reporter(post, key), cancel=cancel,

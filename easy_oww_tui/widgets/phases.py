@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Label, Sparkline, Static
 
-from core.phases import PHASE_LABELS
+from core.pipeline.phases import PHASE_LABELS
 from easy_oww_tui.jobs import PhaseState
 
 STATE_STYLE = {

@@ -1,4 +1,4 @@
-"""The wake-word check panel: phonemes, syllables, warnings and sound-alikes (core.word_check)."""
+"""The wake-word check panel: phonemes, syllables, warnings and sound-alikes (core.project.word_check)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ VERDICT_STYLE = {"good": "green", "fair": "yellow", "poor": "red"}
 
 
 def report_markup(report: Any, max_sounds_like: int = 6) -> str:
-    """A few lines of Rich markup for a ``core.word_check.PhraseReport``."""
+    """A few lines of Rich markup for a ``core.project.word_check.PhraseReport``."""
     said = " ".join(w.voices_say or w.dictionary or w.word for w in report.words)
     verdict = report.verdict
     lines = [f"[b]{report.syllables}[/] syllable{'' if report.syllables == 1 else 's'} · voices say "

@@ -1,0 +1,1 @@
+"""Assets: resumable downloads, the dataset and voice catalogues, openWakeWord's feature models."""

@@ -1,0 +1,551 @@
+"""Texts to synthesise: spellings of the wake word, and near-miss (adversarial) negatives.
+
+Everything here is deterministic for a given wake word and seed, so a resumed clip run
+picks the same text for clip ``i`` as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import numpy as np
+
+# ---------------------------------------------------------------------------- data
+EVERYDAY_SENTENCES: tuple[str, ...] = (
+    "What time is it right now?",
+    "Can you pass me the salt, please?",
+    "I left my keys on the kitchen table.",
+    "The weather looks nice this afternoon.",
+    "Let's meet at the coffee shop at noon.",
+    "Did you remember to feed the cat?",
+    "I need to buy milk and bread on the way home.",
+    "Turn left at the next traffic light.",
+    "The meeting was moved to Thursday morning.",
+    "She is reading a book about ancient history.",
+    "We should go for a walk after dinner.",
+    "My phone battery is almost empty.",
+    "Could you open the window a little?",
+    "The train was twenty minutes late today.",
+    "I think it is going to rain tonight.",
+    "He plays the guitar in a small band.",
+    "Please close the door behind you.",
+    "The children are playing in the garden.",
+    "I'll call you back in five minutes.",
+    "This soup needs a bit more pepper.",
+    "Where did you put the remote control?",
+    "The store closes at nine o'clock.",
+    "I have a dentist appointment tomorrow.",
+    "Our neighbours just got a new puppy.",
+    "Can you help me carry these boxes?",
+    "The movie was better than I expected.",
+    "Let me check my calendar first.",
+    "We ran out of coffee again.",
+    "The bus stop is around the corner.",
+    "I'm going to bed early tonight.",
+    "Don't forget to water the plants.",
+    "The printer is out of paper.",
+    "How was your trip to the mountains?",
+    "I like my tea with a little honey.",
+    "The game starts in ten minutes.",
+    "Please turn the music down a bit.",
+    "My sister lives in a small town by the sea.",
+    "That restaurant makes the best pizza.",
+    "I can't find my glasses anywhere.",
+    "The baby is finally asleep.",
+    "We are painting the living room blue.",
+    "Could you send me that file again?",
+    "It's too cold to go swimming today.",
+    "The cake needs another ten minutes in the oven.",
+    "He forgot his umbrella at the office.",
+    "Let's order something for lunch.",
+    "I'm looking for a new pair of shoes.",
+    "The garden looks lovely in spring.",
+    "Have you seen my blue jacket?",
+    "The lights in the hallway are flickering.",
+    "I'll be there in half an hour.",
+    "The dog wants to go outside.",
+    "Thanks for dinner, it was delicious.",
+    "Our flight leaves early on Monday.",
+    "Can we talk about this later?",
+    "The new library opens next week.",
+    "She speaks three languages fluently.",
+    "I need to charge my laptop.",
+    "The kettle is boiling.",
+    "Let's play a board game tonight.",
+    "My favourite colour is green.",
+    "The car needs new tyres soon.",
+    "Please write your name at the top of the page.",
+    "We watched the sunset from the beach.",
+    "He is learning to cook Italian food.",
+    "The heating is not working properly.",
+    "I saw a fox in the park this morning.",
+    "Could you pick up the kids from school?",
+    "The museum is free on Sundays.",
+    "My computer is running very slowly.",
+    "It smells like fresh bread in here.",
+    "Let's take the stairs instead of the lift.",
+    "The concert was sold out in an hour.",
+    "I've got a headache from all this noise.",
+    "Remind me to call grandma tomorrow.",
+    "The river is very high after the storm.",
+    "Put the groceries in the fridge, please.",
+    "We need more chairs for the party.",
+    "The plane landed safely despite the wind.",
+    "I usually go jogging before breakfast.",
+    "Is there any more orange juice?",
+    "The shop on the corner sells fresh flowers.",
+    "Our team won the match last night.",
+    "She painted a picture of the old bridge.",
+    "I'm not sure which way to go.",
+    "The washing machine has finished.",
+    "Please speak a little louder.",
+    "The soup is too hot to eat.",
+    "He fixed the bike with an old wrench.",
+    "We are out of toothpaste.",
+    "The sky is full of stars tonight.",
+    "Can I borrow your pen for a moment?",
+    "The office is closed for the holidays.",
+    "I would like a glass of water.",
+    "That song reminds me of summer.",
+    "The numbers on the screen keep changing.",
+    "Good morning, how did you sleep?",
+    "I'll finish the report by Friday.",
+    "The candles make the room feel warm.",
+    "Let's go to the market on Saturday.",
+    "Okay, sounds good to me.",
+    "Yes, that's exactly what I meant.",
+    "No thanks, I'm fine for now.",
+    "Hello there, nice to meet you.",
+)
+
+# Common words used for "hey <word>" sequences and random word strings.
+COMMON_WORDS: tuple[str, ...] = (
+    "there", "you", "guys", "man", "buddy", "mom", "dad", "honey", "look", "wait", "stop", "listen",
+    "what", "why", "how", "now", "again", "everyone", "friend", "boss", "kids", "sam", "john", "maria",
+    "alex", "chris", "david", "sarah", "james", "emma", "kevin", "lisa", "mark", "anna", "peter",
+    "harvey", "marvin", "travis", "charles", "carlos", "mavis", "paris", "service", "garbage", "carpet",
+    "doctor", "teacher", "music", "coffee", "dinner", "weather", "water", "window", "table", "kitchen",
+    "morning", "evening", "tonight", "today", "tomorrow", "yesterday", "later", "over", "here",
+    "come", "check", "this", "that", "thing", "people", "baby", "sweetie", "darling", "captain",
+    "computer", "phone", "radio", "google", "siri", "alexa", "robot", "system", "lights", "timer",
+    "play", "turn", "open", "close", "start", "call", "send", "find", "show", "tell", "read",
+    "jam", "jar", "jazz", "java", "jarred", "jargon", "harvest", "varnish", "service", "nervous",
+)
+
+_CONTEXT_TEMPLATES: tuple[str, ...] = (
+    "{w} is a nice word.",
+    "I told {w} about it yesterday.",
+    "Did you say {w}?",
+    "We talked about {w} all evening.",
+    "My friend calls it {w}.",
+    "The word {w} keeps coming up.",
+    "{w}, but not today.",
+    "Have you heard of {w} before?",
+    "Write {w} on the list.",
+    "Nobody mentioned {w} at the meeting.",
+)
+
+_GREETINGS = frozenset({"hey", "hi", "hello", "ok", "okay", "yo", "oh", "a", "the"})
+
+_CONTEXT_MIDDLE: tuple[str, ...] = (
+    "{a} there {b}.",
+    "{a}, {b} wait.",
+    "{b} said {a}.",
+    "{a} and {b}.",
+    "{a} you know {b}.",
+)
+
+
+# ------------------------------------------------------------------------- helpers
+def words_of(text: str) -> list[str]:
+    """Lower-case words (letters, digits and apostrophes) of ``text``."""
+    return re.findall(r"[a-z0-9']+", text.lower())
+
+
+def normalize_text(text: str) -> str:
+    return " ".join(words_of(text))
+
+
+def contains_phrase(text: str, phrase: str) -> bool:
+    """Whether the words of ``phrase`` occur consecutively in ``text`` (case/punctuation ignored)."""
+    t, p = words_of(text), words_of(phrase)
+    if not p:
+        return False
+    return any(t[i : i + len(p)] == p for i in range(len(t) - len(p) + 1))
+
+
+def wake_word_variations(wake_word: str) -> list[str]:
+    """Spellings of the wake word that change how TTS says it (casing, commas, end punctuation)."""
+    w = words_of(wake_word)
+    if not w:
+        return []
+    plain = " ".join(w)
+    title = " ".join(x.capitalize() for x in w)
+    first_cap = plain[:1].upper() + plain[1:]
+    variants = [plain, first_cap, title, plain + ".", title + "!", first_cap + "."]
+    if len(w) > 1:
+        head, tail = w[0], " ".join(w[1:])
+        tail_title = " ".join(x.capitalize() for x in w[1:])
+        variants += [
+            f"{head}, {tail}",
+            f"{head.capitalize()}, {tail_title}!",
+            f"{head.capitalize()}, {tail_title}.",
+            f"{head} {tail}!",
+        ]
+    else:
+        variants += [plain + "!", title + "?"]
+    seen: dict[str, None] = {}
+    for v in variants:
+        seen.setdefault(v, None)
+    return list(seen)
+
+
+@lru_cache(maxsize=256)
+def _phones(word: str) -> tuple[str, ...]:
+    import pronouncing
+
+    return tuple(pronouncing.phones_for_word(word))
+
+
+def _strip_stress(phones: str) -> str:
+    return re.sub(r"\d", "", phones)
+
+
+@lru_cache(maxsize=128)
+def phonetic_neighbors(word: str, limit: int = 40) -> tuple[str, ...]:
+    """Words one phoneme away from ``word`` (substitution, deletion, insertion) plus rhymes.
+
+    Homophones (same phonemes ignoring stress) are excluded: they would sound like the
+    wake word. Uses the CMU pronouncing dictionary; unknown words give ``()``.
+    """
+    import pronouncing
+
+    word = word.lower()
+    prons = _phones(word)
+    if not prons:
+        return ()
+    same_sound = {_strip_stress(p) for p in prons}
+    edits: dict[str, None] = {}
+    ph = prons[0].split()
+    pats = [re.escape(_strip_stress(p)) + (r"\d?" if p[-1].isdigit() else "") for p in ph]
+    regexes = []
+    for i in range(len(ph)):
+        regexes.append(" ".join(pats[:i] + [r"\S+"] + pats[i + 1 :]))  # substitution
+        if len(ph) > 1:
+            regexes.append(" ".join(pats[:i] + pats[i + 1 :]))  # deletion
+    for i in range(len(ph) + 1):
+        regexes.append(" ".join(pats[:i] + [r"\S+"] + pats[i:]))  # insertion
+    combined = re.compile("^(?:" + "|".join(regexes) + ")$")
+    pronouncing.init_cmu()
+    for cand, pron in pronouncing.pronunciations:  # one pass over the dictionary
+        if combined.match(pron):
+            edits.setdefault(cand, None)
+
+    def usable(cand: str) -> bool:
+        if cand == word or not re.fullmatch(r"[a-z]{2,}", cand):
+            return False
+        return not any(_strip_stress(p) in same_sound for p in _phones(cand))
+
+    # Prefer ordinary-looking words (close in length); keep the order deterministic.
+    def key(c: str) -> tuple[int, str]:
+        return (abs(len(c) - len(word)), c)
+
+    near = sorted((c for c in edits if usable(c)), key=key)
+    rhymes = sorted((c for c in pronouncing.rhymes(word) if usable(c) and c not in edits), key=key)
+    return tuple((near + rhymes)[:limit])
+
+
+def _letter_neighbors(word: str) -> list[str]:
+    """Spelling tweaks for words missing from the CMU dictionary (made-up wake words)."""
+    out = []
+    consonants = "bdfghklmnprstvz"
+    if word and word[0] in consonants:
+        out += [c + word[1:] for c in consonants if c != word[0]][:6]
+    vowels = "aeiou"
+    for i, ch in enumerate(word):
+        if ch in vowels:
+            out += [word[:i] + v + word[i + 1 :] for v in vowels if v != ch][:2]
+            break
+    if len(word) > 3:
+        out += [word[:-1], word[: len(word) // 2 + 1]]
+        if not word.endswith(("s", "z")):
+            out.append(word + "s")
+    return out
+
+
+def partial_phrases(wake_word: str) -> list[str]:
+    """Pieces of the wake word: single words, word prefixes, reversed order."""
+    w = words_of(wake_word)
+    out: list[str] = []
+    if len(w) > 1:
+        out += w
+        out += [" ".join(w[:i]) for i in range(1, len(w))]
+        out += [" ".join(w[i:]) for i in range(1, len(w))]
+        out.append(" ".join(reversed(w)))
+    last = w[-1] if w else ""
+    if len(last) >= 4:
+        cut = max(2, (len(last) + 1) // 2)
+        out.append(" ".join(w[:-1] + [last[:cut]]))
+        out.append(last[:cut])
+    return [p for p in dict.fromkeys(out) if p and normalize_text(p) != normalize_text(wake_word)]
+
+
+def _neighbors(word: str) -> list[str]:
+    found = list(phonetic_neighbors(word))
+    if len(found) < 10:  # rare or made-up words: add spelling tweaks TTS will still pronounce
+        found += [c for c in _letter_neighbors(word) if c not in found and c != word]
+    return found
+
+
+def near_miss_phrases(wake_word: str) -> list[str]:
+    """The wake word with one word swapped for a phonetically close word.
+
+    Positions are interleaved (and shorter lists repeated) so every word of the wake word
+    gets swapped equally often when sampling uniformly from the list.
+    """
+    w = words_of(wake_word)
+    per_word = [[" ".join(w[:i] + [n] + w[i + 1 :]) for n in _neighbors(word)] for i, word in enumerate(w)]
+    per_word = [p for p in per_word if p]
+    if not per_word:
+        return []
+    longest = max(len(p) for p in per_word)
+    return [p[k % len(p)] for k in range(longest) for p in per_word]
+
+
+def context_phrases(wake_word: str) -> list[str]:
+    """The wake word's words used in other sentences (never the whole wake word in order)."""
+    w = words_of(wake_word)
+    out = []
+    for word in w:
+        if word in _GREETINGS:
+            continue
+        out += [t.format(w=word).capitalize() for t in _CONTEXT_TEMPLATES]
+    if len(w) > 1:
+        out += [t.format(a=w[0], b=w[-1]).capitalize() for t in _CONTEXT_MIDDLE]
+    return out
+
+
+def hey_word_phrases(wake_word: str) -> list[str]:
+    """``<first word> <other word>`` and ``<other word> <last word>`` sequences ("hey there")."""
+    w = words_of(wake_word)
+    if not w:
+        return []
+    out = [f"{w[0]} {c}" for c in COMMON_WORDS if c != (w[1] if len(w) > 1 else "")]
+    if len(w) > 1:
+        out += [f"{c} {w[-1]}" for c in COMMON_WORDS[:40] if c != w[0]]
+    else:
+        out += [f"hey {c}" for c in COMMON_WORDS[:40]]
+    return out
+
+
+def _random_word_strings(rng: np.random.Generator, n: int) -> list[str]:
+    return [" ".join(rng.choice(COMMON_WORDS, size=int(rng.integers(2, 5)))) for _ in range(n)]
+
+
+# Share of each category in the adversarial pool (near misses weigh most).
+_CATEGORY_WEIGHTS = {
+    "near_miss": 0.30,
+    "partial": 0.12,
+    "hey_word": 0.20,
+    "context": 0.10,
+    "sentence": 0.18,
+    "word_string": 0.10,
+}
+
+
+def adversarial_categories(wake_word: str, seed: int = 0, also: tuple[str, ...] = ()) -> dict[str, list[str]]:
+    """Every adversarial phrase for ``wake_word`` grouped by category (wake word itself removed)."""
+    return {k: list(v) for k, v in _categories(wake_word, seed, tuple(also)).items()}
+
+
+def all_spoken_forms(wake_word: str, also: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """Every spoken form of the wake word and of its other phrasings: what no negative may contain."""
+    return tuple(dict.fromkeys(f for phrase in (wake_word, *also) for f in spoken_forms(phrase)))
+
+
+@lru_cache(maxsize=32)
+def _categories(wake_word: str, seed: int, also: tuple[str, ...] = ()) -> dict[str, tuple[str, ...]]:
+    rng = np.random.default_rng([seed, 7])
+    cats: dict[str, list[str]] = {
+        "near_miss": near_miss_phrases(wake_word),
+        "partial": partial_phrases(wake_word),
+        "hey_word": hey_word_phrases(wake_word),
+        "context": context_phrases(wake_word),
+        "sentence": list(EVERYDAY_SENTENCES),
+        "word_string": _random_word_strings(rng, 60),
+    }
+    for phrase in also:  # near misses of every phrasing, interleaved so each weighs the same
+        more = {"near_miss": near_miss_phrases(phrase), "partial": partial_phrases(phrase),
+                "hey_word": hey_word_phrases(phrase), "context": context_phrases(phrase)}
+        for k, v in more.items():
+            cats[k] = [x for pair in zip(cats[k], v, strict=False) for x in pair] + cats[k][len(v):] + v[len(cats[k]):]
+    out = {}
+    forms = all_spoken_forms(wake_word, also)
+    for k, v in cats.items():
+        if k != "near_miss":  # near_miss keeps its repeats (they balance the word positions)
+            v = list(dict.fromkeys(v))
+        out[k] = tuple(p for p in v if not any(contains_phrase(p, f) for f in forms))
+    return out
+
+
+def adversarial_phrase(wake_word: str, seed: int, index: int, also: tuple[str, ...] = ()) -> str:
+    """The ``index``-th adversarial phrase: depends only on (wake word, other phrasings, seed, index)."""
+    cats = {k: v for k, v in _categories(wake_word, seed, tuple(also)).items() if v}
+    names = sorted(cats)
+    weights = np.array([_CATEGORY_WEIGHTS[n] for n in names])
+    rng = np.random.default_rng([seed, index, 11])
+    cat = names[int(rng.choice(len(names), p=weights / weights.sum()))]
+    pool = cats[cat]
+    return pool[int(rng.integers(len(pool)))]
+
+
+def adversarial_phrases(wake_word: str, count: int, seed: int = 0, also: tuple[str, ...] = ()) -> list[str]:
+    """``count`` adversarial phrases (deterministic for the seed)."""
+    return [adversarial_phrase(wake_word, seed, i, also) for i in range(count)]
+
+
+def _in_dictionary(word: str) -> bool:
+    return bool(_phones(word))
+
+
+@lru_cache(maxsize=256)
+def word_respellings(word: str) -> tuple[str, ...]:
+    """Other ways to write a word the CMU dictionary does not know, so that TTS says it as people read it.
+
+    espeak-ng (and Piper, which phonemises through it) guesses unknown words letter by letter: "mycroft"
+    comes out as MIH-kroft. People read a made-up word as the known words it is built from ("my croft",
+    "snow boy", "pico voice"), so each split into two dictionary words (the shorter part at least two
+    letters, the second at least three) is offered, longest parts first; at most two. Known words: ``()``.
+    """
+    word = word.lower()
+    if len(word) < 5 or not word.isalpha() or _in_dictionary(word):
+        return ()
+    splits = [(min(i, len(word) - i), word[:i], word[i:]) for i in range(2, len(word) - 2)]
+    good = [(k, a, b) for k, a, b in splits if _in_dictionary(a) and _in_dictionary(b)]
+    good.sort(key=lambda t: (-t[0], t[1]))
+    return tuple(f"{a} {b}" for _, a, b in good[:2])
+
+
+def spoken_forms(wake_word: str, pronunciation: str = "") -> tuple[str, ...]:
+    """What the voices are asked to say for the wake word; the first is the main form.
+
+    ``pronunciation`` (the project's setting, e.g. "hey my croft") replaces the wake word outright: the user
+    heard the voices say it wrong. Without it: the wake word as written, then respellings of words the
+    dictionary does not know (:func:`word_respellings`).
+    """
+    if pronunciation.strip():
+        return (normalize_text(pronunciation),)
+    words = words_of(wake_word)
+    forms = [" ".join(words)]
+    for i, w in enumerate(words):
+        for alt in word_respellings(w):
+            forms.append(" ".join(words[:i] + [alt] + words[i + 1 :]))
+    return tuple(dict.fromkeys(forms))
+
+
+def positive_phrasing(wake_word: str, seed: int, index: int, also: tuple[str, ...] = ()) -> str:
+    """Which phrasing positive clip ``index`` says: the wake word or one of ``also``, equally often."""
+    if not also:
+        return wake_word
+    k = int(np.random.default_rng([seed, index, 17]).integers(len(also) + 1))
+    return wake_word if k == 0 else also[k - 1]
+
+
+def positive_text(wake_word: str, seed: int, index: int, pronunciation: str = "",
+                  also: tuple[str, ...] = ()) -> str:
+    """The text spoken for positive clip ``index``: its phrasing (:func:`positive_phrasing`), half as written
+    and half its respellings when it has any (see :func:`spoken_forms`), in one of its punctuation/casing
+    variations. ``pronunciation`` belongs to the wake word, not to the other phrasings."""
+    phrase = positive_phrasing(wake_word, seed, index, also)
+    forms = spoken_forms(phrase, pronunciation if phrase == wake_word else "")
+    rng = np.random.default_rng([seed, index, 13])
+    form = forms[0] if len(forms) == 1 or rng.random() < 0.5 else forms[1 + int(rng.integers(len(forms) - 1))]
+    variants = wake_word_variations(form)
+    return variants[int(rng.integers(len(variants)))]
+
+
+# --------------------------------------------------------------- negative speech passages
+# Share of each kind of piece in a long negative-speech passage (read text dominates).
+_PASSAGE_WEIGHTS = {
+    "sentence": 0.32,
+    "hey_word": 0.16,
+    "near_miss": 0.12,
+    "dictionary": 0.16,
+    "word_string": 0.08,
+    "context": 0.08,
+    "partial": 0.08,
+}
+
+
+@lru_cache(maxsize=8)
+def _dictionary_words(wake_word: str, also: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """Ordinary-looking CMU dictionary words, without the wake word's (and its other phrasings') non-greeting
+    words or their homophones."""
+    import pronouncing
+
+    pronouncing.init_cmu()
+    banned_sounds = set()
+    for w in (w for phrase in (wake_word, *also) for w in words_of(phrase)):
+        if w not in _GREETINGS:
+            banned_sounds |= {_strip_stress(p) for p in _phones(w)}
+    out: dict[str, None] = {}
+    for word, pron in pronouncing.pronunciations:
+        if re.fullmatch(r"[a-z]{3,10}", word) and _strip_stress(pron) not in banned_sounds:
+            out.setdefault(word, None)
+    return tuple(out)
+
+
+# Calibration passages (the unseen-voice set) sound more like a home: mostly everyday talk, few near misses.
+_HOME_WEIGHTS = {
+    "sentence": 0.62,
+    "hey_word": 0.10,
+    "near_miss": 0.03,
+    "dictionary": 0.12,
+    "word_string": 0.05,
+    "context": 0.04,
+    "partial": 0.04,
+}
+
+
+def negative_passage(wake_word: str, seed: int, index: int, min_words: int = 45, max_words: int = 80,
+                     home: bool = False, also: tuple[str, ...] = ()) -> str:
+    """A long (~20-30 s spoken) negative passage: everyday sentences (with ``home``, half of them generated),
+    "hey <word>" sequences, near misses, word strings and dictionary words, never containing the wake word.
+    ``home``: the calmer mix used to calibrate the threshold.
+
+    Depends only on (wake word, seed, index, home, other phrasings ``also``).
+    """
+    from core.pipeline.p1_clips.home_talk import sentence
+
+    mix = _HOME_WEIGHTS if home else _PASSAGE_WEIGHTS
+    cats = {k: v for k, v in _categories(wake_word, seed, tuple(also)).items() if v and k in mix}
+    forms = all_spoken_forms(wake_word, tuple(also))
+    dictionary = _dictionary_words(wake_word, tuple(also))
+    names = sorted(set(cats) | ({"dictionary"} if dictionary else set()))
+    weights = np.array([mix[n] for n in names])
+    weights /= weights.sum()
+    rng = np.random.default_rng([seed, index, 29])
+    target = int(rng.integers(min_words, max_words + 1))
+    text, n_words, tries = "", 0, 0
+    while n_words < target and tries < 400:
+        tries += 1
+        cat = names[int(rng.choice(len(names), p=weights))]
+        if cat == "dictionary":
+            piece = " ".join(dictionary[int(i)] for i in rng.integers(0, len(dictionary), int(rng.integers(2, 7))))
+        elif cat == "sentence" and home and rng.random() < 0.5:  # generated talk: calibration passages only
+            piece = sentence(rng)
+        else:
+            pool = cats[cat]
+            piece = pool[int(rng.integers(len(pool)))]
+        piece = piece.strip()
+        if cat != "sentence":
+            piece = piece[:1].upper() + piece[1:]
+            if piece[-1:] not in ".!?":
+                piece += str(rng.choice([".", ",", "!", "?", "..."], p=[0.5, 0.2, 0.1, 0.1, 0.1]))
+        candidate = f"{text} {piece}".strip()
+        if any(contains_phrase(candidate, form) for form in forms):
+            continue
+        text = candidate
+        n_words += len(words_of(piece))
+    return text

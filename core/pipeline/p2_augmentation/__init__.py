@@ -1,0 +1,1 @@
+"""Phase 2, augmentation: rooms, background noise, pitch, tempo and gain on every clip."""
