@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from core.audio.files import files as audio
+from core.audio import files as audio
 from core.errors import AudioError
 
 

@@ -14,7 +14,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.audio.files import files as audio
+from core.audio import files as audio
 from core.errors import AudioError, ConfigError, ProjectError
 from core.project.config import TrainingConfig, name_problem
 from core.project.workspace import Workspace
