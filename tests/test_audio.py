@@ -98,7 +98,7 @@ def test_fit_length_modes():
 
 
 def test_speech_overflowing_only_by_its_silence_pads_fits_the_clip():
-    from core.pipeline.p1_clips.generator import _shape_speech
+    from core.pipeline.p1_clips.tts_jobs import _shape_speech
 
     sr = 16000
     rng = np.random.default_rng(1)

@@ -13,16 +13,11 @@ from core.audio.files import SAMPLE_RATE, speech_bounds
 from core.audio.tts import PiperTTS, VoiceInfo
 from core.errors import Cancelled, EasyOWWError
 from core.events import LogLine, Progress, StageFinished, StageStarted
-from core.pipeline.p1_clips import phrases
-from core.pipeline.p1_clips.generator import (
-    ESPEAK_SHARE,
-    SPEECH_ESPEAK_SHARE,
-    ClipGenerator,
-    noise_clip,
-    run_clip_phase,
-    speech_passages,
-    voice_for_index,
-)
+from core.pipeline.p1_clips import passages, phrases
+from core.pipeline.p1_clips.generator import ClipGenerator
+from core.pipeline.p1_clips.noise import noise_clip
+from core.pipeline.p1_clips.phase import run_clip_phase, speech_passages
+from core.pipeline.p1_clips.tts_jobs import ESPEAK_SHARE, SPEECH_ESPEAK_SHARE, voice_for_index
 from core.project.config import TrainingConfig
 from core.project.workspace import Workspace
 
@@ -176,8 +171,8 @@ def test_generate_resume_verify(tmp_path: Path, tts: PiperTTS) -> None:
 
 
 def test_negative_passages_never_say_the_wake_word() -> None:
-    texts = [phrases.negative_passage("hey jarvis", 3, i) for i in range(40)]
-    assert texts == [phrases.negative_passage("hey jarvis", 3, i) for i in range(40)]  # deterministic
+    texts = [passages.negative_passage("hey jarvis", 3, i) for i in range(40)]
+    assert texts == [passages.negative_passage("hey jarvis", 3, i) for i in range(40)]  # deterministic
     assert len(set(texts)) == 40
     for t in texts:
         assert 45 <= len(phrases.words_of(t)) <= 100, t
@@ -309,7 +304,7 @@ def test_passages_use_espeak_more_than_clips() -> None:
 
 def test_unseen_voice_set_uses_only_held_out_voices(tmp_path: Path) -> None:
     """The unseen set: wake words and calibration speech + sounds in (voice, speaker) pairs never trained on."""
-    from core.pipeline.p1_clips.generator import is_unseen
+    from core.pipeline.p1_clips.tts_jobs import is_unseen
 
     esp = PiperTTS(include_bundled=False, include_espeak=True, threads=1)
     voices = esp.list_voices()[:2]
@@ -336,11 +331,11 @@ def test_home_passages_are_calmer_and_never_say_the_wake_word() -> None:
     from core.pipeline.p1_clips import phrases
 
     def wake_hits(home: bool) -> int:
-        return sum(phrases.negative_passage("hey jarvis", 3, i, home=home).lower().count("jarvis") for i in range(40))
+        return sum(passages.negative_passage("hey jarvis", 3, i, home=home).lower().count("jarvis") for i in range(40))
 
     assert wake_hits(True) * 2 < wake_hits(False)
-    texts = [phrases.negative_passage("alexa", 3, i, home=True) for i in range(40)]
-    assert texts == [phrases.negative_passage("alexa", 3, i, home=True) for i in range(40)]
+    texts = [passages.negative_passage("alexa", 3, i, home=True) for i in range(40)]
+    assert texts == [passages.negative_passage("alexa", 3, i, home=True) for i in range(40)]
     assert not any(phrases.contains_phrase(t, "alexa") for t in texts)
     sentences = {s.strip() for t in texts for s in t.replace("?", ".").split(".") if len(s.split()) > 4}
     assert len(sentences) > 150  # not one short list repeated
@@ -361,7 +356,7 @@ def test_unknown_words_get_respellings_known_words_do_not() -> None:
     assert set(texts) == {"hey mycroft", "hey my croft"} and 0.4 < share < 0.6
     # Negative passages never say a respelling either.
     for i in range(30):
-        assert not phrases.contains_phrase(phrases.negative_passage("hey mycroft", 1, i), "hey my croft")
+        assert not phrases.contains_phrase(passages.negative_passage("hey mycroft", 1, i), "hey my croft")
 
 
 def test_config_rejects_a_pronunciation_without_letters() -> None:
@@ -413,12 +408,12 @@ def test_positives_cover_every_phrasing_and_negatives_none() -> None:
     assert set(phrases.near_miss_phrases("okay jarvis")) & set(phrases.adversarial_categories(
         "hey jarvis", 0, also)["near_miss"])
     for i in range(30):
-        text = phrases.negative_passage("hey jarvis", 0, i, also=(other,))
+        text = passages.negative_passage("hey jarvis", 0, i, also=(other,))
         assert not phrases.contains_phrase(text, other) and not phrases.contains_phrase(text, "hey jarvis")
 
 
 def test_phrasing_map_and_validation(tmp_path: Path, tts: PiperTTS) -> None:
-    from core.pipeline.p1_clips.generator import load_phrasings
+    from core.pipeline.p1_clips.phase import load_phrasings
 
     gen = ClipGenerator(tmp_path / "rec", tmp_path / "clips", seed=2, workers=1, phrasings=("okay jarvis",))
     gen.generate_synthetic_clips("hey jarvis", [JOE], tts, 8)

@@ -14,8 +14,9 @@ import pytest
 import soundfile as sf
 
 from core.audio.tts import PiperTTS
-from core.pipeline.p1_clips.generator import ClipGenerator, TTSJob, run_tts_job
-from core.pipeline.p1_clips.phrases import EVERYDAY_SENTENCES
+from core.pipeline.p1_clips.everyday_text import EVERYDAY_SENTENCES
+from core.pipeline.p1_clips.generator import ClipGenerator
+from core.pipeline.p1_clips.tts_jobs import TTSJob, run_tts_job
 
 JOE = "en_US-joe-medium"
 

@@ -12,7 +12,7 @@ from core.audio import espeak_lib
 from core.audio.files import SAMPLE_RATE, speech_bounds
 from core.audio.tts import PiperTTS, VoiceInfo, bundled_voice, random_prosody
 from core.errors import EasyOWWError
-from core.pipeline.p1_clips.generator import ESPEAK_SHARE, is_unseen, voice_for_index
+from core.pipeline.p1_clips.tts_jobs import ESPEAK_SHARE, is_unseen, voice_for_index
 
 JOE = "en_US-joe-medium"
 HAS_ESPEAK = espeak_lib.available()

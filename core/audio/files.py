@@ -7,6 +7,7 @@ atomically.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -187,3 +188,16 @@ def process_file(in_path: str | Path, out_path: str | Path, clip_duration_ms: in
 
 def clipping_fraction(x: np.ndarray, threshold: float = 0.999) -> float:
     return float(np.mean(np.abs(x) >= threshold)) if len(x) else 0.0
+
+
+AUDIO_EXTS = frozenset({".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".opus"})
+
+
+def audio_files(folders: Iterable[str | Path | None], limit: int | None = None) -> list[Path]:
+    """Audio files (by extension, hidden files skipped) under each folder that exists, sorted per folder."""
+    files: list[Path] = []
+    for folder in folders:
+        if folder and Path(folder).is_dir():
+            files += sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in AUDIO_EXTS
+                            and p.is_file() and not p.name.startswith("."))
+    return files if limit is None else files[:limit]

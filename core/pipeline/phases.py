@@ -37,7 +37,7 @@ PHASE_LABELS: dict[str, str] = {p.name: p.label for p in PHASE_TABLE}
 def runner(name: str) -> Callable[..., dict[str, Any]]:
     """The function that runs phase ``name`` (plain imports: the import graph shows every phase)."""
     if name == "clips":
-        from core.pipeline.p1_clips.generator import run_clip_phase
+        from core.pipeline.p1_clips.phase import run_clip_phase
 
         return run_clip_phase
     if name == "augmentation":

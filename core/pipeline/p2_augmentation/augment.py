@@ -16,14 +16,22 @@ from typing import Any
 
 import numpy as np
 
-from core.audio.files import SAMPLE_RATE, fit_length, load_clip, read_audio, resample, to_mono, write_wav
+from core.audio.files import (
+    SAMPLE_RATE,
+    audio_files,
+    fit_length,
+    load_clip,
+    read_audio,
+    resample,
+    to_mono,
+    write_wav,
+)
 from core.errors import AudioError, EasyOWWError
 from core.events import Progress, Reporter, StageFinished, StageStarted, check_cancel, log, null_report, warn
 from core.fsutil import atomic_path, remove_stale_temps
 from core.pipeline.p1_clips.generator import UNSEEN_DIR, passage_is_augmented
 
 STAGE = "augmentation"
-AUDIO_EXTS = frozenset({".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif", ".opus"})
 MAX_RIR_SECONDS = 1.0
 # Augmentation of long negative-speech passages: mostly rooms and noise, some pitch/tempo/gain.
 HARD_COPY_MIN = {"rir_prob": 0.8, "noise_prob": 0.8}  # copies k >= 1: rooms and noise at least this often
@@ -31,11 +39,6 @@ SPEECH_PROBS = {"rir_prob": 0.6, "noise_prob": 0.7, "pitch_prob": 0.3, "stretch_
 NOISE_SECONDS = 4.0
 
 
-def _audio_files(folder: str | Path | None) -> list[Path]:
-    if not folder or not Path(folder).is_dir():
-        return []
-    return sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in AUDIO_EXTS and p.is_file()
-                  and not p.name.startswith("."))
 
 
 def _prepare_rir(r: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray | None:
@@ -211,7 +214,7 @@ class AudioAugmenter:
 
     # ------------------------------------------------------------ resources
     def _load_rirs(self, rir_dir: Any, bank_path: Any, n_rooms: int, cancel: Event | None) -> list[np.ndarray]:
-        files = _audio_files(rir_dir)
+        files = audio_files([rir_dir])
         rirs = []
         for p in files[:500]:
             try:
@@ -241,7 +244,7 @@ class AudioAugmenter:
     def _load_noises(self, noise_dir: Any, speech_dir: Any, max_files: int) -> list[np.ndarray]:
         rng = np.random.default_rng([self.seed, 5])
         n = int(NOISE_SECONDS * self.sample_rate)
-        files = _audio_files(noise_dir)
+        files = audio_files([noise_dir])
         noises: list[np.ndarray] = []
         if files:
             pick = rng.permutation(len(files))[:max_files]
@@ -259,7 +262,7 @@ class AudioAugmenter:
                 return noises
         for k in range(18):
             noises.append(colored_noise(n, ("white", "pink", "brown")[k % 3], rng))
-        speech = [p for p in _audio_files(speech_dir) if not p.name.startswith("noise_")]
+        speech = [p for p in audio_files([speech_dir]) if not p.name.startswith("noise_")]
         if speech:
             clips = []
             for i in sorted(rng.permutation(len(speech))[:60]):

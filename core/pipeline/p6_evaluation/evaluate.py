@@ -135,7 +135,7 @@ def recall_by_phrasing(project: Any, cfg: TrainingConfig, pos_files: list[str], 
     clips without a recorded phrasing count as the wake word."""
     if not cfg.phrasings:
         return {}
-    from core.pipeline.p1_clips.generator import load_phrasings
+    from core.pipeline.p1_clips.phase import load_phrasings
     from core.pipeline.p3_features.extract import UNSEEN_PREFIX, load_sidecar, source_id
 
     which = load_phrasings(project.clips_dir(cfg))

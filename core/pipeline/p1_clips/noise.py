@@ -1,0 +1,36 @@
+"""Generated noise negatives: white, pink and brown noise and near-silence (they work offline, with no audio at all)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+# ------------------------------------------------------------------------- noise
+def colored_noise(n: int, kind: str, rng: np.random.Generator) -> np.ndarray:
+    """White, pink (1/f) or brown (1/f^2) noise with unit RMS."""
+    white = rng.standard_normal(n)
+    if kind == "white":
+        x = white
+    else:
+        spec = np.fft.rfft(white)
+        f = np.fft.rfftfreq(n)
+        f[0] = f[1] if n > 1 else 1.0
+        spec /= f ** (0.5 if kind == "pink" else 1.0)
+        x = np.fft.irfft(spec, n)
+    x = x - x.mean()
+    return (x / (np.sqrt(np.mean(x**2)) + 1e-12)).astype(np.float32)
+
+
+def noise_clip(index: int, seed: int, n: int) -> np.ndarray:
+    """Negative clip ``index`` of the offline fallback: coloured noise or near-silence."""
+    rng = np.random.default_rng([seed, index, 31])
+    kind = ("white", "pink", "brown", "silence")[int(rng.choice(4, p=[0.25, 0.3, 0.25, 0.2]))]
+    if kind == "silence":
+        rms_db = rng.uniform(-80, -55)
+        kind = ("white", "pink")[int(rng.integers(2))]
+    else:
+        rms_db = rng.uniform(-45, -12)
+    x = colored_noise(n, kind, rng) * 10 ** (rms_db / 20)
+    return np.clip(x, -1, 1).astype(np.float32)
+
+
