@@ -8,16 +8,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from core.audio.dsp import time_stretch
 from core.audio.files import SAMPLE_RATE, load_clip, write_wav
 from core.events import LogLine, StageFinished
-from core.pipeline.p2_augmentation.augment import (
-    HARD_COPY_MIN,
-    AudioAugmenter,
-    copy_probs,
-    load_rir_bank,
-    run_augmentation_phase,
-    time_stretch,
-)
+from core.pipeline.p2_augmentation.augment import HARD_COPY_MIN, AudioAugmenter, copy_probs
+from core.pipeline.p2_augmentation.phase import run_augmentation_phase
+from core.pipeline.p2_augmentation.rooms import load_rir_bank
 from core.project.config import TrainingConfig
 from core.project.workspace import Workspace
 
@@ -34,7 +30,7 @@ def _speechlike(seed: int = 0, peak: float = 0.3) -> np.ndarray:
     return (x / np.max(np.abs(x)) * peak).astype(np.float32)
 
 
-def _rms(x: np.ndarray) -> float:
+def rms(x: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(x, dtype=np.float64))))
 
 
@@ -104,14 +100,14 @@ def test_noise_snr_is_within_5_to_20_db(aug: AudioAugmenter) -> None:
     snrs = []
     for i in range(40):
         y = aug.augment(x, rng=np.random.default_rng(i), **{**OFF, "noise_prob": 1.0})
-        snrs.append(20 * np.log10(_rms(x) / _rms(y - x)))
+        snrs.append(20 * np.log10(rms(x) / rms(y - x)))
     assert min(snrs) >= 5 - 0.05 and max(snrs) <= 20 + 0.05
     assert max(snrs) - min(snrs) > 8  # spread over the range
 
 
 def test_gain_pitch_stretch_rir(aug: AudioAugmenter) -> None:
     x = _speechlike(peak=0.3)
-    gains = [20 * np.log10(_rms(aug.augment(x, rng=np.random.default_rng(i), **{**OFF, "gain_prob": 1.0})) / _rms(x))
+    gains = [20 * np.log10(rms(aug.augment(x, rng=np.random.default_rng(i), **{**OFF, "gain_prob": 1.0})) / rms(x))
              for i in range(40)]
     assert -6.01 <= min(gains) and max(gains) <= 6.01 and max(gains) - min(gains) > 6
     # Pitch: +2 semitones moves a 400 Hz tone to ~449 Hz, same duration.
@@ -130,7 +126,7 @@ def test_gain_pitch_stretch_rir(aug: AudioAugmenter) -> None:
     # Room: adds a reverberant tail after the speech stops.
     wet = aug.augment(x, rng=np.random.default_rng(2), **{**OFF, "rir_prob": 1.0})
     gap = slice(int(0.46 * SAMPLE_RATE), int(0.54 * SAMPLE_RATE))
-    assert _rms(x[gap]) < 1e-6 and _rms(wet[gap]) > 1e-4
+    assert rms(x[gap]) < 1e-6 and rms(wet[gap]) > 1e-4
 
 
 def test_real_rir_and_noise_folders(tmp_path: Path) -> None:

@@ -41,7 +41,7 @@ def runner(name: str) -> Callable[..., dict[str, Any]]:
 
         return run_clip_phase
     if name == "augmentation":
-        from core.pipeline.p2_augmentation.augment import run_augmentation_phase
+        from core.pipeline.p2_augmentation.phase import run_augmentation_phase
 
         return run_augmentation_phase
     if name == "features":

@@ -4,21 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from core.audio.dsp import colored_noise
 
 # ------------------------------------------------------------------------- noise
-def colored_noise(n: int, kind: str, rng: np.random.Generator) -> np.ndarray:
-    """White, pink (1/f) or brown (1/f^2) noise with unit RMS."""
-    white = rng.standard_normal(n)
-    if kind == "white":
-        x = white
-    else:
-        spec = np.fft.rfft(white)
-        f = np.fft.rfftfreq(n)
-        f[0] = f[1] if n > 1 else 1.0
-        spec /= f ** (0.5 if kind == "pink" else 1.0)
-        x = np.fft.irfft(spec, n)
-    x = x - x.mean()
-    return (x / (np.sqrt(np.mean(x**2)) + 1e-12)).astype(np.float32)
 
 
 def noise_clip(index: int, seed: int, n: int) -> np.ndarray:

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from core.audio.dsp import colored_noise, rms, time_stretch
 from core.audio.files import (
     SAMPLE_RATE,
     audio_files,
@@ -27,12 +28,10 @@ from core.audio.files import (
     write_wav,
 )
 from core.errors import AudioError, EasyOWWError
-from core.events import Progress, Reporter, StageFinished, StageStarted, check_cancel, log, null_report, warn
+from core.events import Progress, Reporter, check_cancel, log, null_report, warn
 from core.fsutil import atomic_path, remove_stale_temps
-from core.pipeline.p1_clips.generator import UNSEEN_DIR, passage_is_augmented
+from core.pipeline.p2_augmentation.rooms import STAGE, load_rir_bank, prepare_rir, simulate_rirs
 
-STAGE = "augmentation"
-MAX_RIR_SECONDS = 1.0
 # Augmentation of long negative-speech passages: mostly rooms and noise, some pitch/tempo/gain.
 HARD_COPY_MIN = {"rir_prob": 0.8, "noise_prob": 0.8}  # copies k >= 1: rooms and noise at least this often
 SPEECH_PROBS = {"rir_prob": 0.6, "noise_prob": 0.7, "pitch_prob": 0.3, "stretch_prob": 0.3, "gain_prob": 0.5}
@@ -41,143 +40,22 @@ NOISE_SECONDS = 4.0
 
 
 
-def _prepare_rir(r: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray | None:
-    """Direct path at sample 0, at most 1 s long, unit energy; None if unusable."""
-    r = np.asarray(r, dtype=np.float64)
-    if r.size == 0 or not np.all(np.isfinite(r)):
-        return None
-    start = max(0, int(np.argmax(np.abs(r))) - int(0.001 * sr))
-    r = r[start : start + int(MAX_RIR_SECONDS * sr)]
-    energy = float(np.sqrt(np.sum(r**2)))
-    if energy < 1e-9:
-        return None
-    return (r / energy).astype(np.float32)
 
 
-def simulate_rirs(n_rooms: int, seed: int = 0, sr: int = SAMPLE_RATE,
-                  report: Reporter = null_report, cancel: Event | None = None) -> np.ndarray:
-    """A bank (n_rooms, samples) of simulated room impulse responses (hybrid ISM + ray tracing)."""
-    import pyroomacoustics as pra
-
-    rng = np.random.default_rng([seed, 41])
-    rirs: list[np.ndarray] = []
-    tries = 0
-    while len(rirs) < n_rooms and tries < n_rooms * 4:
-        check_cancel(cancel)
-        tries += 1
-        dim = np.array([rng.uniform(2.5, 12.0), rng.uniform(2.5, 9.0), rng.uniform(2.3, 4.0)])
-        rt60 = rng.uniform(0.15, 0.9)
-        try:
-            absorption, _ = pra.inverse_sabine(rt60, dim)
-        except ValueError:  # that reverberation time is impossible in this room
-            continue
-        room = pra.ShoeBox(dim, fs=sr, materials=pra.Material(float(absorption)), max_order=3,
-                           ray_tracing=True, air_absorption=True)
-        room.set_ray_tracing(receiver_radius=0.5, n_rays=4000, energy_thres=1e-5)
-        src = dim * rng.uniform(0.1, 0.9, 3)
-        src[2] = rng.uniform(1.0, min(2.0, dim[2] - 0.3))
-        mic = dim * rng.uniform(0.1, 0.9, 3)
-        mic[2] = rng.uniform(0.5, min(2.0, dim[2] - 0.3))
-        if np.linalg.norm(src - mic) < 0.3:
-            continue
-        room.add_source(src)
-        room.add_microphone(mic)
-        room.compute_rir()
-        r = _prepare_rir(room.rir[0][0], sr)
-        if r is not None:
-            rirs.append(r)
-            report(Progress(STAGE, len(rirs), n_rooms, "Simulating rooms (once; cached for later runs)"))
-    if not rirs:
-        raise EasyOWWError("Could not simulate any room impulse response; check the pyroomacoustics install.")
-    bank = np.zeros((len(rirs), max(len(r) for r in rirs)), dtype=np.float32)
-    for i, r in enumerate(rirs):
-        bank[i, : len(r)] = r
-    return bank
 
 
-def load_rir_bank(path: str | Path) -> np.ndarray | None:
-    """The cached bank, or None when it is missing or damaged (it is then rebuilt)."""
-    try:
-        bank = np.load(str(path), allow_pickle=False)
-    except (OSError, ValueError):
-        return None
-    if bank.ndim != 2 or bank.shape[0] == 0 or bank.dtype != np.float32 or not np.all(np.isfinite(bank)):
-        return None
-    return bank
 
 
-def colored_noise(n: int, kind: str, rng: np.random.Generator) -> np.ndarray:
-    """Unit-RMS white, pink (1/f) or brown (1/f^2) noise."""
-    white = rng.standard_normal(n)
-    if kind != "white":
-        spec = np.fft.rfft(white)
-        f = np.fft.rfftfreq(n)
-        f[0] = f[1]
-        spec /= f ** (0.5 if kind == "pink" else 1.0)
-        white = np.fft.irfft(spec, n)
-    white = white - white.mean()
-    return (white / (np.sqrt(np.mean(white**2)) + 1e-12)).astype(np.float32)
 
 
-def _hann(n: int) -> np.ndarray:
-    return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)).astype(np.float32)  # periodic
 
 
-def _stft(y: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
-    """Centred STFT (bins, frames), zero padded; same layout as librosa.stft."""
-    yp = np.pad(y, n_fft // 2)
-    n_frames = 1 + (len(yp) - n_fft) // hop
-    frames = np.lib.stride_tricks.sliding_window_view(yp, n_fft)[::hop][:n_frames] * _hann(n_fft)
-    return np.fft.rfft(frames, axis=1).T
 
 
-def _istft(spec: np.ndarray, n_fft: int, hop: int, length: int) -> np.ndarray:
-    """Weighted overlap-add inverse of :func:`_stft`, trimmed to ``length``."""
-    win = _hann(n_fft)
-    frames = np.fft.irfft(spec.T, n=n_fft, axis=1).astype(np.float32) * win
-    n = n_fft + hop * (len(frames) - 1)
-    y = np.zeros(n, dtype=np.float32)
-    norm = np.zeros(n, dtype=np.float32)
-    w2 = win**2
-    for i, fr in enumerate(frames):
-        y[i * hop : i * hop + n_fft] += fr
-        norm[i * hop : i * hop + n_fft] += w2
-    y /= np.where(norm > 1e-6, norm, 1.0)
-    out = y[n_fft // 2 : n_fft // 2 + length]
-    return np.pad(out, (0, length - len(out))) if len(out) < length else out
 
 
-def time_stretch(y: np.ndarray, rate: float, n_fft: int = 512, hop: int = 128) -> np.ndarray:
-    """Phase-vocoder time stretch (rate > 1: shorter), vectorised over frames.
-
-    The algorithm of ``librosa.effects.time_stretch`` in plain numpy (no per-frame
-    Python loop for the phases, no numba warm-up).
-    """
-    y = np.asarray(y, dtype=np.float32)
-    if len(y) < n_fft:
-        return resample(y, int(round(SAMPLE_RATE * rate)), SAMPLE_RATE)
-    d = _stft(y, n_fft, hop)
-    n_bins, n_frames = d.shape
-    steps = np.arange(0, n_frames, rate)
-    d = np.pad(d, [(0, 0), (0, 2)])
-    mags, angles = np.abs(d).astype(np.float32), np.angle(d).astype(np.float32)
-    idx = steps.astype(int)
-    alpha = (steps - idx).astype(np.float32)[None, :]
-    mag = (1.0 - alpha) * mags[:, idx] + alpha * mags[:, idx + 1]
-    advance = np.linspace(0, np.pi * hop, n_bins, dtype=np.float32)[:, None]
-    dphase = angles[:, idx + 1] - angles[:, idx] - advance
-    dphase -= np.float32(2.0 * np.pi) * np.round(dphase / np.float32(2.0 * np.pi))
-    dphase += advance
-    phase = np.empty_like(dphase)
-    phase[:, 0] = angles[:, 0]
-    np.cumsum(dphase[:, :-1], axis=1, out=phase[:, 1:])
-    phase[:, 1:] += angles[:, :1]
-    spec = mag * (np.cos(phase) + 1j * np.sin(phase))
-    return _istft(spec, n_fft, hop, int(round(len(y) / rate)))
 
 
-def _rms(x: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if len(x) else 0.0
 
 
 class AudioAugmenter:
@@ -218,7 +96,7 @@ class AudioAugmenter:
         rirs = []
         for p in files[:500]:
             try:
-                r = _prepare_rir(load_clip(p, self.sample_rate))
+                r = prepare_rir(load_clip(p, self.sample_rate))
             except AudioError as exc:
                 warn(self.report, f"Skipped impulse response: {exc}", STAGE)
                 continue
@@ -255,8 +133,8 @@ class AudioAugmenter:
                     warn(self.report, f"Skipped noise file: {exc}", STAGE)
                     continue
                 x = resample(to_mono(data[: int(sr * 30)]), sr, self.sample_rate)
-                if _rms(x) > 1e-5:
-                    noises.append(x / _rms(x))
+                if rms(x) > 1e-5:
+                    noises.append(x / rms(x))
             if noises:
                 self.noise_source = f"{len(noises)} noise files from {noise_dir}"
                 return noises
@@ -277,8 +155,8 @@ class AudioAugmenter:
                     off = int(rng.integers(0, n))
                     seg = c[: n - off]
                     bab[off : off + len(seg)] += seg * float(rng.uniform(0.3, 1.0))
-                if _rms(bab) > 1e-5:
-                    noises.append(bab / _rms(bab))
+                if rms(bab) > 1e-5:
+                    noises.append(bab / rms(bab))
         self.noise_source = f"generated noise ({len(noises)} pieces{', with babble' if speech else ''})"
         return noises
 
@@ -300,7 +178,7 @@ class AudioAugmenter:
             noise = np.tile(noise, n // len(noise) + 1)
         off = int(rng.integers(0, len(noise) - n + 1))
         seg = noise[off : off + n]
-        sig, nr = _rms(x), _rms(seg)
+        sig, nr = rms(x), rms(seg)
         if nr < 1e-9:
             return x
         if sig < 1e-6:  # silent clip: noise at a quiet absolute level
@@ -427,7 +305,7 @@ class AudioAugmenter:
                 report(Progress(STAGE, state["done"], total, message))
 
         if workers is None:
-            workers = 2 if _cpus() >= 2 and n_new >= 200 else 1
+            workers = 2 if cpu_count() >= 2 and n_new >= 200 else 1
         n_workers = max(1, int(workers))
         if n_workers <= 1:
             for p, missing in todo:
@@ -466,7 +344,7 @@ def copy_probs(probs: dict[str, float], k: int) -> dict[str, float]:
     return out
 
 
-def _cpus() -> int:
+def cpu_count() -> int:
     import os
 
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
@@ -488,65 +366,3 @@ def _aug_worker_batch(batch: list, probs: dict[str, float]) -> list[tuple[int, s
     return [(len(targets), _WORKER_AUG.augment_file(src, targets, probs)) for src, targets in batch]
 
 
-# ----------------------------------------------------------------------- phase
-def run_augmentation_phase(project: Any, cfg: Any, report: Reporter = null_report, cancel: Event | None = None,
-                           **kw: Any) -> dict[str, Any]:
-    """Phase "augmentation": clips/positive -> positive_augmented, clips/negative -> negative_augmented."""
-    t0 = time.monotonic()
-    report(StageStarted(STAGE, None, "Augmenting clips (rooms, noise, pitch, tempo, gain)"))
-    if not cfg.use_augmentation:
-        log(report, "Augmentation is off (use_augmentation: false); skipping this step.", STAGE)
-        report(StageFinished(STAGE, True, "skipped (augmentation off)", time.monotonic() - t0, "skipped"))
-        return {"skipped": True}
-    try:
-        ws = project.workspace
-        clips_dir = project.clips_dir(cfg)
-        pos = sorted(project.positive_clips_dir(cfg).glob("*.wav"))
-        neg = sorted(project.negative_clips_dir(cfg).glob("*.wav"))
-        if not pos:
-            raise EasyOWWError(f"No positive clips in {project.positive_clips_dir(cfg)}. Run the clip step first "
-                               f"(`easy-oww generate {project.name}`).")
-        aug = AudioAugmenter(ws.rir_dir, ws.noise_dir, cfg.sample_rate, cfg.seed, ws.rir_bank_path, report,
-                             cancel, speech_dir=project.negative_clips_dir(cfg) if neg else None,
-                             n_rooms=int(kw.get("n_rooms", 40)))
-        log(report, f"Rooms: {aug.rir_source}; noise: {aug.noise_source}.", STAGE)
-        probs = {
-            "rir_prob": cfg.rir_probability,
-            "noise_prob": cfg.noise_probability,
-            "pitch_prob": cfg.pitch_probability,
-            "stretch_prob": cfg.pitch_probability,
-            "gain_prob": cfg.augmentation_probability,
-        }
-        copies = cfg.augmentations_per_clip
-        total = (len(pos) + len(neg)) * copies
-        workers = kw.get("workers")
-        p = aug.augment_clips(pos, project.augmented_clips_dir(cfg), copies, report, cancel, probs, 0, total,
-                              "Augmenting positive clips", workers)
-        n = aug.augment_clips(neg, clips_dir / "negative_augmented", copies, report, cancel, probs,
-                              len(pos) * copies, total, "Augmenting negative clips", workers)
-        # Long negative-speech passages: one augmented copy each (rooms and noise matter most here).
-        # Long negative-speech and sound passages: one augmented copy each (both are trained on).
-        speech = sorted((clips_dir / "negative_speech").glob("*.wav"))
-        long_workers = workers if workers is not None else (2 if _cpus() >= 2 and len(speech) >= 8 else 1)
-        sp = aug.augment_clips(speech, clips_dir / "negative_speech_augmented", 1 if speech else 0, report,
-                              cancel, SPEECH_PROBS, 0, len(speech), "Augmenting negative speech", long_workers)
-        # The unseen-voice set: one copy each in a room and/or noise, as a microphone in a home hears it.
-        for kind in ("positive", "negative"):
-            src = sorted((clips_dir / UNSEEN_DIR / kind).glob("*.wav"))
-            if kind == "negative":
-                src = [p for p in src if passage_is_augmented(p.name)]
-            aug.augment_clips(src, clips_dir / UNSEEN_DIR / f"{kind}_augmented", 1 if src else 0, report, cancel,
-                              SPEECH_PROBS, 0, len(src), f"Augmenting unseen-voice {kind}s", long_workers)
-    except BaseException as exc:
-        report(StageFinished(STAGE, False, str(exc), time.monotonic() - t0))
-        raise
-    secs = time.monotonic() - t0
-    summary = {
-        "skipped": False, "positive_augmented": p["total"], "negative_augmented": n["total"],
-        "negative_speech_augmented": sp["total"],
-        "created": p["created"] + n["created"] + sp["created"], "kept": p["kept"] + n["kept"] + sp["kept"],
-        "failed": p["failed"] + n["failed"] + sp["failed"], "rirs": aug.rir_source, "noise": aug.noise_source,
-        "copies": copies, "seconds": round(secs, 2),
-    }
-    report(StageFinished(STAGE, True, f"{p['total']} positive and {n['total']} negative augmented clips", secs))
-    return summary
