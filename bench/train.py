@@ -50,7 +50,7 @@ def raw_feature_rate(n_clips: int = 120) -> float:
 def easy_feature_rate(n_clips: int = 120) -> float:
     """The same clips through easy-oww's streaming-exact extractor."""
     from core.assets.feature_models import locate_feature_models
-    from core.pipeline.p3_features.extract import MEL_CONTEXT, FeatureExtractor
+    from core.pipeline.p3_features.embedder import MEL_CONTEXT, FeatureExtractor
 
     ext = FeatureExtractor(locate_feature_models(None), threads=2)
     rng = np.random.default_rng(0)

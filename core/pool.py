@@ -9,6 +9,13 @@ from typing import Any
 from core.events import check_cancel
 
 
+def cpu_count() -> int:
+    """CPUs this process may run on (its affinity mask, not the machine's count)."""
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def run_chunks(
     fn: Callable[..., Any],
     chunks: Iterable[Any],

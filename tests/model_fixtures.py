@@ -146,7 +146,7 @@ def featured_project(
 ) -> tuple[Project, TrainingConfig]:
     """Like :func:`new_project` with the features phase already run (computed once per session)."""
     from core.events import null_report
-    from core.pipeline.p3_features.extract import run_feature_phase
+    from core.pipeline.p3_features.phase import run_feature_phase
 
     cfg = cfg or small_cfg()
     cache = Path(base_temp) / f"oww_features_{cfg.seed}_{cfg.validation_fraction}"
@@ -168,7 +168,7 @@ def trained_project(
 ) -> tuple[Project, TrainingConfig]:
     """Like :func:`featured_project` with a small dnn head trained (once per session)."""
     from core.events import null_report
-    from core.pipeline.p4_training.train import run_training_phase
+    from core.pipeline.p4_training.phase import run_training_phase
 
     cfg = cfg or small_cfg()
     cache = Path(base_temp) / f"oww_trained_{cfg.fingerprint()}"

@@ -194,7 +194,7 @@ def test_augmentation_phase(tmp_path: Path, bank_path: Path) -> None:
     assert s["positive_augmented"] == 6 and s["negative_augmented"] == 8 and "cached" in s["rirs"]
     # long passages get one augmented copy each, whatever augmentations_per_clip says
     assert s["negative_speech_augmented"] == 5
-    from core.pipeline.p3_features.extract import list_streams
+    from core.pipeline.p3_features.plan import list_streams
 
     assert len(list_streams(project.clips_dir(cfg))) == 10  # clean and augmented are both trained on
     copy = load_clip(project.clips_dir(cfg) / "negative_speech_augmented" / "speech_00000_a0.wav")

@@ -150,7 +150,7 @@ def test_evaluation_phase_writes_model_card(exported):
 
 def test_evaluate_model_uses_validation_features(exported, monkeypatch):
     """Precomputed (T, 96) validation features are scored window by window and counted in FA/h."""
-    from core.pipeline.p3_features.extract import embed_stream
+    from core.pipeline.p3_features.embedder import embed_stream
 
     project, cfg, _ = exported
     rng = np.random.default_rng(3)
@@ -172,7 +172,7 @@ def test_evaluate_model_uses_validation_features(exported, monkeypatch):
 
 def test_streaming_reset_repeats_and_start_noise_barely_matters(exported):
     from core.assets.feature_models import locate_feature_models
-    from core.pipeline.p3_features.extract import read_clip_int16
+    from core.pipeline.p3_features.windows import read_clip_int16
 
     project, cfg, _ = exported
     clip = project.clips_dir(cfg) / E.held_out_clips(project, cfg)["positive"][0]
@@ -201,7 +201,8 @@ def test_unseen_voice_set_decides_threshold_and_headline_recall(exported, tmp_pa
     import soundfile as sf
 
     from core.assets.feature_models import locate_feature_models
-    from core.pipeline.p3_features.extract import run_feature_phase, unseen_padding
+    from core.pipeline.p3_features.phase import run_feature_phase
+    from core.pipeline.p3_features.windows import unseen_padding
     from core.project.model_card import quality_statement
 
     project, cfg, _ = exported

@@ -13,7 +13,8 @@ import pytest
 from core.assets.feature_models import EMBEDDING_NAME, MELSPEC_NAME, locate_feature_models, verify_model_file
 from core.errors import EasyOWWError
 from core.events import Progress, StageFinished, null_report
-from core.pipeline.p3_features import extract as F
+from core.pipeline.p3_features import embedder, phase, store, windows
+from core.pipeline.p3_features import plan as feature_plan
 from tests.model_fixtures import clip_bank, featured_project, new_project, small_cfg
 
 
@@ -53,60 +54,60 @@ def test_embed_stream_matches_openwakeword_streaming():
     t = np.arange(16000 * 5) / 16000
     audio = (rng.standard_normal(len(t)) * 3000 * np.sin(2 * np.pi * 0.7 * t) ** 2).astype(np.int16)
     af = AudioFeatures(inference_framework="onnx", **fm.as_kwargs())
-    for i in range(0, len(audio), F.CHUNK):
-        af(audio[i : i + F.CHUNK])
-    emb = F.embed_stream(audio, fm)
-    assert emb.shape == (len(audio) // F.CHUNK - 9, 96) and emb.dtype == np.float32
+    for i in range(0, len(audio), embedder.CHUNK):
+        af(audio[i : i + embedder.CHUNK])
+    emb = embedder.embed_stream(audio, fm)
+    assert emb.shape == (len(audio) // embedder.CHUNK - 9, 96) and emb.dtype == np.float32
     # past the warm-up, every frame equals what a live openWakeWord stream computes
     np.testing.assert_allclose(emb[-40:], af.feature_buffer[-40:], atol=1e-5)
-    wins = F.stream_windows(emb)
+    wins = embedder.stream_windows(emb)
     assert wins.shape == (len(emb) - 15, 16, 96)
     np.testing.assert_array_equal(wins[7], emb[7:23])
-    assert F.stream_windows(emb, stride=4).shape[0] == (len(emb) - 15 + 3) // 4
+    assert embedder.stream_windows(emb, stride=4).shape[0] == (len(emb) - 15 + 3) // 4
 
 
 def test_place_clip_puts_speech_end_near_window_end():
     rng = np.random.default_rng(1)
     clip = np.zeros(16000, np.int16)
     clip[4000:10000] = (rng.standard_normal(6000) * 8000).astype(np.int16)
-    total = F.MEL_CONTEXT + F.WINDOW_SAMPLES
+    total = embedder.MEL_CONTEXT + embedder.WINDOW_SAMPLES
     for seed in range(5):
-        w = F.place_clip(clip, F.clip_rng(seed, "x.wav"), "end")
+        w = windows.place_clip(clip, windows.clip_rng(seed, "x.wav"), "end")
         assert w.shape == (total,)
         loud = np.flatnonzero(np.abs(w) > 1000)
-        assert total - int(F.END_JITTER_S * 16000) - 1200 <= loud[-1] <= total
+        assert total - int(windows.END_JITTER_S * 16000) - 1200 <= loud[-1] <= total
         assert np.abs(w[: loud[0]]).max() < 30  # very low noise padding
-    a = F.place_clip(clip, F.clip_rng(3, "x.wav"), "random")
-    b = F.place_clip(clip, F.clip_rng(3, "x.wav"), "random")
+    a = windows.place_clip(clip, windows.clip_rng(3, "x.wav"), "random")
+    b = windows.place_clip(clip, windows.clip_rng(3, "x.wav"), "random")
     np.testing.assert_array_equal(a, b)
     long_clip = np.ones(50000, np.int16) * 100
-    assert F.place_clip(long_clip, F.clip_rng(0, "y"), "end").shape == (total,)
-    assert F.place_clip(long_clip, F.clip_rng(0, "y"), "random").shape == (total,)
+    assert windows.place_clip(long_clip, windows.clip_rng(0, "y"), "end").shape == (total,)
+    assert windows.place_clip(long_clip, windows.clip_rng(0, "y"), "random").shape == (total,)
 
 
 # --------------------------------------------------------------------------- splits
 def test_source_id_and_assign_splits():
-    assert F.source_id("positive_augmented/synth_00042_a0.wav") == "synth_00042"
-    assert F.source_id("synth_00042_a13.wav") == "synth_00042"
-    assert F.source_id("real_007.wav") == "real_007"
+    assert feature_plan.source_id("positive_augmented/synth_00042_a0.wav") == "synth_00042"
+    assert feature_plan.source_id("synth_00042_a13.wav") == "synth_00042"
+    assert feature_plan.source_id("real_007.wav") == "real_007"
     ids = [f"synth_{i:05d}" for i in range(200)] + [f"real_{i:03d}" for i in range(10)]
-    s1 = F.assign_splits(ids, seed=5, fraction=0.15)
-    assert s1 == F.assign_splits(list(reversed(ids)), seed=5, fraction=0.15)  # deterministic
-    assert s1 != F.assign_splits(ids, seed=6, fraction=0.15)
+    s1 = feature_plan.assign_splits(ids, seed=5, fraction=0.15)
+    assert s1 == feature_plan.assign_splits(list(reversed(ids)), seed=5, fraction=0.15)  # deterministic
+    assert s1 != feature_plan.assign_splits(ids, seed=6, fraction=0.15)
     real_val = sum(s1[f"real_{i:03d}"] == "val" for i in range(10))
     synth_val = sum(s1[f"synth_{i:05d}"] == "val" for i in range(200))
     assert 1 <= real_val <= 9 and synth_val == 30
-    two_real = F.assign_splits(["real_000", "real_001"], seed=0, fraction=0.15)
+    two_real = feature_plan.assign_splits(["real_000", "real_001"], seed=0, fraction=0.15)
     assert sorted(two_real.values()) == ["train", "val"]
 
 
 def test_plan_keeps_augmented_copies_with_their_source(base, tmp_path):
     project, cfg = new_project(tmp_path, base)
-    plan = F.plan_features(project.clips_dir(cfg), cfg)
-    assert plan.total == sum(len(v) for v in F.list_clips(project.clips_dir(cfg)).values())
-    for cls in F.CLASSES:
-        train = {F.source_id(f) for f in plan.rows[f"train_{cls}"]}
-        val = {F.source_id(f) for f in plan.rows[f"val_{cls}"]}
+    plan = feature_plan.plan_features(project.clips_dir(cfg), cfg)
+    assert plan.total == sum(len(v) for v in feature_plan.list_clips(project.clips_dir(cfg)).values())
+    for cls in feature_plan.CLASSES:
+        train = {feature_plan.source_id(f) for f in plan.rows[f"train_{cls}"]}
+        val = {feature_plan.source_id(f) for f in plan.rows[f"val_{cls}"]}
         assert train and val and not train & val
     aug_val = [f for f in plan.rows["val_positive"] if f.startswith("positive_augmented/")]
     assert aug_val, "expected augmented copies in the validation split"
@@ -123,20 +124,20 @@ def test_feature_phase_outputs(featured):
     fdir = project.features_dir(cfg)
     manifest = json.loads((fdir / "manifest.json").read_text())
     total = 0
-    for split in F.SPLITS:
-        for cls in F.CLASSES:
-            arr = F.load_features(fdir, split, cls)
+    for split in feature_plan.SPLITS:
+        for cls in feature_plan.CLASSES:
+            arr = store.load_features(fdir, split, cls)
             assert isinstance(arr, np.memmap) and arr.dtype == np.float32 and arr.shape[1:] == (16, 96)
             assert len(arr) > 0 and np.isfinite(arr).all()
-            side = F.load_sidecar(fdir, split, cls)
+            side = store.load_sidecar(fdir, split, cls)
             assert len(side["files"]) == len(side["sources"]) == len(arr)
             assert manifest["arrays"][f"{split}_{cls}"][0] == len(arr)
             total += len(arr)
-    assert total == F.plan_features(project.clips_dir(cfg), cfg).total
+    assert total == feature_plan.plan_features(project.clips_dir(cfg), cfg).total
     assert not (fdir / ".partial").exists()
     # a second run has nothing to do
     events = []
-    out = F.run_feature_phase(project, cfg, events.append, None)
+    out = phase.run_feature_phase(project, cfg, events.append, None)
     assert out["skipped"] is True and isinstance(events[-1], StageFinished) and events[-1].ok
 
 
@@ -161,14 +162,14 @@ def test_features_agree_with_pretrained_hey_jarvis(featured):
         return np.array(res)
 
     fdir = project.features_dir(cfg)
-    pos = np.concatenate([scores(F.load_features(fdir, s, "positive")) for s in F.SPLITS])
-    neg = np.concatenate([scores(F.load_features(fdir, s, "negative")) for s in F.SPLITS])
+    pos = np.concatenate([scores(store.load_features(fdir, s, "positive")) for s in feature_plan.SPLITS])
+    neg = np.concatenate([scores(store.load_features(fdir, s, "negative")) for s in feature_plan.SPLITS])
     assert np.median(pos) > 0.9 and np.mean(pos > 0.5) > 0.9
     assert np.max(neg) < 0.5
 
 
 def test_feature_phase_resumes_after_cancel_with_identical_arrays(base, featured, tmp_path, monkeypatch):
-    monkeypatch.setattr(F, "CHUNK_CLIPS", 24)  # several chunks per array, so a cancel lands mid-phase
+    monkeypatch.setattr(phase, "CHUNK_CLIPS", 24)  # several chunks per array, so a cancel lands mid-phase
     project, cfg = new_project(tmp_path, base)
     cancel = threading.Event()
 
@@ -179,19 +180,19 @@ def test_feature_phase_resumes_after_cancel_with_identical_arrays(base, featured
     from core.errors import Cancelled
 
     with pytest.raises(Cancelled):
-        F.run_feature_phase(project, cfg, report, cancel)
+        phase.run_feature_phase(project, cfg, report, cancel)
     fdir = project.features_dir(cfg)
     assert not (fdir / "manifest.json").exists() and not list(fdir.glob("*.npy"))
     chunks = list((fdir / ".partial").rglob("*.npy"))
     assert 2 <= len(chunks) < 10
-    out = F.run_feature_phase(project, cfg, null_report, None)
-    assert out["skipped"] is False and out["computed"] < F.plan_features(project.clips_dir(cfg), cfg).total
+    out = phase.run_feature_phase(project, cfg, null_report, None)
+    assert out["skipped"] is False and out["computed"] < feature_plan.plan_features(project.clips_dir(cfg), cfg).total
     ref_project, ref_cfg = featured
-    for split in F.SPLITS:
-        for cls in F.CLASSES:
-            got = F.load_features(fdir, split, cls)
-            ref = F.load_features(ref_project.features_dir(ref_cfg), split, cls)
-            assert F.load_sidecar(fdir, split, cls) == F.load_sidecar(
+    for split in feature_plan.SPLITS:
+        for cls in feature_plan.CLASSES:
+            got = store.load_features(fdir, split, cls)
+            ref = store.load_features(ref_project.features_dir(ref_cfg), split, cls)
+            assert store.load_sidecar(fdir, split, cls) == store.load_sidecar(
                 ref_project.features_dir(ref_cfg), split, cls
             )
             np.testing.assert_allclose(got, ref, atol=1e-5)
@@ -203,7 +204,7 @@ def test_feature_phase_without_clips_is_a_clear_error(tmp_path):
     cfg = small_cfg()
     project = Workspace(tmp_path / "ws").create_project(cfg)
     with pytest.raises(EasyOWWError, match="No positive clips"):
-        F.run_feature_phase(project, cfg, null_report, None)
+        phase.run_feature_phase(project, cfg, null_report, None)
 
 
 # --------------------------------------------------------------------------- big memory-mapped banks
@@ -211,23 +212,23 @@ def test_feature_bank_windows_stream_and_bad_dtype(tmp_path):
     rng = np.random.default_rng(0)
     win = rng.normal(size=(300, 16, 96)).astype(np.float16)
     np.save(tmp_path / "win.npy", win)
-    bank = F.FeatureBank(tmp_path / "win.npy")
+    bank = store.FeatureBank(tmp_path / "win.npy")
     assert bank.kind == "windows" and len(bank) == 300
     blk = bank.block(290, 50)
     assert blk.dtype == np.float32 and blk.shape == (10, 16, 96)
     np.testing.assert_array_equal(blk, win[290:].astype(np.float32))
     stream = rng.normal(size=(100, 96)).astype(np.float32)
     np.save(tmp_path / "stream.npy", stream)
-    sb = F.FeatureBank(tmp_path / "stream.npy")
+    sb = store.FeatureBank(tmp_path / "stream.npy")
     assert sb.kind == "stream" and len(sb) == 85
     assert sum(len(b) for b in sb.iter_blocks(40)) == 85
     np.testing.assert_array_equal(sb.block(10, 3)[2], stream[12:28])
     np.save(tmp_path / "bad.npy", np.zeros((10, 16, 96), np.int16))
     with pytest.raises(EasyOWWError, match="dtype int16"):
-        F.FeatureBank(tmp_path / "bad.npy")
+        store.FeatureBank(tmp_path / "bad.npy")
     np.save(tmp_path / "shape.npy", np.zeros((10, 12), np.float32))
     with pytest.raises(EasyOWWError, match="shape"):
-        F.FeatureBank(tmp_path / "shape.npy")
+        store.FeatureBank(tmp_path / "shape.npy")
 
 
 def test_clip_bank_is_real_audio(base):
@@ -256,12 +257,12 @@ def _write_passages(project, cfg, n: int = 4) -> list[str]:
 
 
 def test_negative_speech_is_embedded_as_streams(base, tmp_path, monkeypatch):
-    monkeypatch.setattr(F, "STREAM_CHUNK_FILES", 2)
+    monkeypatch.setattr(phase, "STREAM_CHUNK_FILES", 2)
     project, cfg = new_project(tmp_path / "a", base)
     _write_passages(project, cfg)
-    plan = F.plan_features(project.clips_dir(cfg), cfg)
-    train = {F.source_id(f) for f in plan.rows["train_negative_speech"]}
-    val = {F.source_id(f) for f in plan.rows["val_negative_speech"]}
+    plan = feature_plan.plan_features(project.clips_dir(cfg), cfg)
+    train = {feature_plan.source_id(f) for f in plan.rows["train_negative_speech"]}
+    val = {feature_plan.source_id(f) for f in plan.rows["val_negative_speech"]}
     assert len(train) == 3 and len(val) == 1 and not train & val  # split by passage, copies follow
     assert len(plan.rows["train_negative_speech"]) == 6
 
@@ -275,67 +276,67 @@ def test_negative_speech_is_embedded_as_streams(base, tmp_path, monkeypatch):
     from core.errors import Cancelled
 
     with pytest.raises(Cancelled):
-        F.run_feature_phase(project, cfg, report, cancel)
-    F.run_feature_phase(project, cfg, null_report, None)
+        phase.run_feature_phase(project, cfg, report, cancel)
+    phase.run_feature_phase(project, cfg, null_report, None)
     fdir = project.features_dir(cfg)
     manifest = json.loads((fdir / "manifest.json").read_text())
-    ext = F.FeatureExtractor(locate_feature_models(None), threads=1)
-    for split in F.SPLITS:
-        arr = F.load_features(fdir, split, "negative_speech")
-        files = F.load_sidecar(fdir, split, "negative_speech")["files"]
-        want = np.concatenate([F.stream_file_windows(ext, project.clips_dir(cfg) / f, cfg.seed, f) for f in files])
+    ext = embedder.FeatureExtractor(locate_feature_models(None), threads=1)
+    for split in feature_plan.SPLITS:
+        arr = store.load_features(fdir, split, "negative_speech")
+        files = store.load_sidecar(fdir, split, "negative_speech")["files"]
+        want = np.concatenate([windows.stream_file_windows(ext, project.clips_dir(cfg) / f, cfg.seed, f) for f in files])
         assert arr.shape == want.shape == tuple(manifest["arrays"][f"{split}_negative_speech"])
         np.testing.assert_allclose(arr, want, atol=1e-5)
     # 6 s passages (+1.5 s of padding) at a 3-frame stride: about 23 windows each
-    n_train = len(F.load_features(fdir, "train", "negative_speech"))
+    n_train = len(store.load_features(fdir, "train", "negative_speech"))
     assert 6 * 15 < n_train < 6 * 35
 
     # the same arrays without the interruption
     project2, cfg2 = new_project(tmp_path / "b", base)
     _write_passages(project2, cfg2)
-    F.run_feature_phase(project2, cfg2, null_report, None)
-    for split in F.SPLITS:
-        np.testing.assert_array_equal(F.load_features(fdir, split, "negative_speech"),
-                                      F.load_features(project2.features_dir(cfg2), split, "negative_speech"))
+    phase.run_feature_phase(project2, cfg2, null_report, None)
+    for split in feature_plan.SPLITS:
+        np.testing.assert_array_equal(store.load_features(fdir, split, "negative_speech"),
+                                      store.load_features(project2.features_dir(cfg2), split, "negative_speech"))
 
 
 def test_stream_windows_slice_embed_stream():
-    ext = F.FeatureExtractor(locate_feature_models(None), threads=1)
+    ext = embedder.FeatureExtractor(locate_feature_models(None), threads=1)
     rng = np.random.default_rng(0)
     audio = (rng.standard_normal(16000 * 4) * 2000).astype(np.int16)
     emb = ext.embed_stream(audio)
-    wins = F.stream_windows(emb, 3)
+    wins = embedder.stream_windows(emb, 3)
     assert wins.shape == ((len(emb) - 16) // 3 + 1, 16, 96)
     np.testing.assert_array_equal(wins[2], emb[6:22])
 
 
 def test_feature_pool_gives_the_same_arrays(base, featured, tmp_path, monkeypatch):
     """Two worker processes (the default for big projects) write the same arrays as one process."""
-    monkeypatch.setattr(F, "CHUNK_CLIPS", 24)
+    monkeypatch.setattr(phase, "CHUNK_CLIPS", 24)
     project, cfg = new_project(tmp_path, base)
     events: list = []
-    out = F.run_feature_phase(project, cfg, events.append, None, workers=2)
+    out = phase.run_feature_phase(project, cfg, events.append, None, workers=2)
     assert out["skipped"] is False and isinstance(events[-1], StageFinished) and events[-1].ok
     assert any("2 process(es)" in getattr(e, "message", "") for e in events)
     dones = [e.done for e in events if isinstance(e, Progress)]
-    assert dones == sorted(dones) and dones[-1] == F.plan_features(project.clips_dir(cfg), cfg).total
+    assert dones == sorted(dones) and dones[-1] == feature_plan.plan_features(project.clips_dir(cfg), cfg).total
     ref_project, ref_cfg = featured
-    for split in F.SPLITS:
-        for cls in F.CLASSES:
-            assert F.load_sidecar(project.features_dir(cfg), split, cls) == F.load_sidecar(
+    for split in feature_plan.SPLITS:
+        for cls in feature_plan.CLASSES:
+            assert store.load_sidecar(project.features_dir(cfg), split, cls) == store.load_sidecar(
                 ref_project.features_dir(ref_cfg), split, cls)
-            np.testing.assert_allclose(F.load_features(project.features_dir(cfg), split, cls),
-                                       F.load_features(ref_project.features_dir(ref_cfg), split, cls), atol=1e-5)
+            np.testing.assert_allclose(store.load_features(project.features_dir(cfg), split, cls),
+                                       store.load_features(ref_project.features_dir(ref_cfg), split, cls), atol=1e-5)
 
 
 def test_batched_melspectrogram_equals_one_call_per_chunk():
     """The per-row-clamp melspectrogram gives exactly what openWakeWord's one-call-per-80-ms-chunk does."""
     fm = locate_feature_models(None)
-    ext = F.FeatureExtractor(fm, threads=1)
+    ext = embedder.FeatureExtractor(fm, threads=1)
     assert ext._mel_batched is not None
     rng = np.random.default_rng(1)
     n = 16000 * 12
-    level = np.repeat(rng.random(n // F.CHUNK + 1) ** 3, F.CHUNK)[:n]  # loud and near-silent chunks
+    level = np.repeat(rng.random(n // embedder.CHUNK + 1) ** 3, embedder.CHUNK)[:n]  # loud and near-silent chunks
     audio = np.round(rng.standard_normal(n) * 8000 * level)
     batched = ext.mel_stream(audio)
     ext._mel_batched = None
@@ -361,8 +362,8 @@ def test_unseen_calibration_passages_are_embedded_once_each(tmp_path):
     sf.write(clips / "unseen/positive/unseen_00000.wav", x, 16000, subtype="PCM_16")
     sf.write(clips / "unseen/positive_augmented/unseen_00000_a0.wav", x, 16000, subtype="PCM_16")
     (clips / "positive").mkdir()
-    rows = F.plan_features(clips, small_cfg()).rows
+    rows = feature_plan.plan_features(clips, small_cfg()).rows
     neg = rows["unseen_negative"]
-    assert sorted(F.source_id(f) for f in neg) == names
-    assert all(("augmented" in f) == passage_is_augmented(F.source_id(f) + ".wav") for f in neg)
+    assert sorted(feature_plan.source_id(f) for f in neg) == names
+    assert all(("augmented" in f) == passage_is_augmented(feature_plan.source_id(f) + ".wav") for f in neg)
     assert len(rows["unseen_positive"]) == 2

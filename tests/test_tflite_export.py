@@ -234,8 +234,8 @@ def test_missing_runtime_gives_clear_message(monkeypatch: pytest.MonkeyPatch, tm
 
 
 def test_run_tflite_export_from_trained_checkpoint(tmp_path: Path) -> None:
-    """The project step: checkpoints/model_final.pt (as core.pipeline.p4_training.train saves it) -> models/<name>.tflite."""
-    pytest.importorskip("core.pipeline.p4_training.train")
+    """The project step: checkpoints/model_final.pt (as core.pipeline.p4_training.loop saves it) -> models/<name>.tflite."""
+    pytest.importorskip("core.pipeline.p4_training.loop")
     from core.events import StageFinished
     from core.pipeline.p4_training.heads import build_head, head_spec
     from core.pipeline.p5_export.tflite_export import run_tflite_export
@@ -264,7 +264,7 @@ def test_run_tflite_export_from_trained_checkpoint(tmp_path: Path) -> None:
 
 
 def test_run_tflite_export_without_training_is_clear(tmp_path: Path) -> None:
-    pytest.importorskip("core.pipeline.p4_training.train")
+    pytest.importorskip("core.pipeline.p4_training.loop")
     from core.pipeline.p5_export.tflite_export import run_tflite_export
     from core.project.config import TrainingConfig
     from core.project.workspace import Workspace

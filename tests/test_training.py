@@ -11,7 +11,8 @@ import torch
 
 from core.errors import Cancelled, ConfigError, EasyOWWError
 from core.events import Metric, Progress, StageFinished, null_report
-from core.pipeline.p4_training import train as T
+from core.pipeline.p3_features.store import load_features
+from core.pipeline.p4_training import batches, checkpoints, loop, phase
 from core.pipeline.p4_training.heads import DNNHead, TemporalHead, build_head
 from tests.model_fixtures import featured_project, small_cfg
 
@@ -47,15 +48,15 @@ def test_dnn_head_is_openwakeword_shaped():
 def test_rng_state_roundtrip_is_weights_only_safe(tmp_path):
     import random
 
-    state = T.rng_state()
+    state = checkpoints.rng_state()
     a = (random.random(), np.random.random(), torch.rand(1).item())
-    T.save_torch_atomic({"rng": state}, tmp_path / "s.pt")
-    T.set_rng_state(T.load_torch(tmp_path / "s.pt")["rng"])
+    checkpoints.save_torch_atomic({"rng": state}, tmp_path / "s.pt")
+    checkpoints.set_rng_state(checkpoints.load_torch(tmp_path / "s.pt")["rng"])
     assert (random.random(), np.random.random(), torch.rand(1).item()) == a
 
 
 def test_lr_schedule_warms_up_and_decays():
-    f = [T.lr_factor(s, 1000) for s in range(1000)]
+    f = [loop.lr_factor(s, 1000) for s in range(1000)]
     assert f[0] < f[49] == pytest.approx(1.0) and f[-1] < 0.05 and min(f) > 0
 
 
@@ -63,7 +64,7 @@ def test_lr_schedule_warms_up_and_decays():
 def test_training_learns_and_reports(base, tmp_path):
     project, cfg = featured_project(tmp_path, base, small_cfg(max_steps=300, batch_size=64))
     events = []
-    out = T.run_training_phase(project, cfg, events.append, None)
+    out = phase.run_training_phase(project, cfg, events.append, None)
     losses = [e for e in events if isinstance(e, Metric) and e.name == "loss"]
     assert [e.step for e in losses][:3] == [25, 50, 75]
     assert losses[-1].value < losses[0].value
@@ -76,12 +77,12 @@ def test_training_learns_and_reports(base, tmp_path):
     fm = out["final_metrics"]
     assert fm["recall"] >= 0.8 and fm["false_accept_rate"] <= 0.2  # far above chance (0.5 / 0.5)
     assert out["real_positives"] > 0
-    for name in (T.FINAL_NAME, T.BEST_NAME, T.CHECKPOINT_NAME):
+    for name in (checkpoints.FINAL_NAME, checkpoints.BEST_NAME, checkpoints.CHECKPOINT_NAME):
         assert torch.load(project.checkpoints_dir / name, weights_only=True)
-    model, info = T.load_trained_head(project)
+    model, info = phase.load_trained_head(project)
     assert not model.training and info["summary"]["steps"] == 300
     # running the phase again finds the finished model
-    again = T.run_training_phase(project, cfg, null_report, None)
+    again = phase.run_training_phase(project, cfg, null_report, None)
     assert again["skipped"] is True
 
 
@@ -91,7 +92,7 @@ def test_ensemble_trains_heads_with_their_own_seeds_and_resumes_per_head(base, t
 
     project, cfg = featured_project(tmp_path, base, small_cfg(max_steps=200, ensemble_size=2))
     events = []
-    out = T.run_training_phase(project, cfg, events.append, None)
+    out = phase.run_training_phase(project, cfg, events.append, None)
     assert out["ensemble_size"] == 2 and out["steps"] == 400 and len(out["members"]) == 2
     # One phase: one start, one finish, one progress bar over both heads, one metric axis.
     assert sum(isinstance(e, StageFinished) for e in events) == 1 and events[-1].ok
@@ -100,7 +101,7 @@ def test_ensemble_trains_heads_with_their_own_seeds_and_resumes_per_head(base, t
     assert "head 2/2" in progress[-1].message
     steps = [e.step for e in events if isinstance(e, Metric) and e.name == "loss"]
     assert steps == sorted(steps) and steps[-1] == 400
-    model, info = T.load_trained_head(project)
+    model, info = phase.load_trained_head(project)
     assert isinstance(model, EnsembleHead) and len(model.members) == 2 and not model.training
     a, b = (m.net[1].weight for m in model.members)
     assert not torch.allclose(a, b)  # different seeds, different heads
@@ -109,27 +110,27 @@ def test_ensemble_trains_heads_with_their_own_seeds_and_resumes_per_head(base, t
     assert out["final_metrics"]["recall"] >= 0.8
     assert head_to_tflite(model)  # Home Assistant's format takes the ensemble too
     # A run killed after the first head keeps it: only the second is trained again.
-    (project.checkpoints_dir / T.FINAL_NAME).unlink()
+    (project.checkpoints_dir / checkpoints.FINAL_NAME).unlink()
     for p in (project.checkpoints_dir / "head2").iterdir():
         p.unlink()
-    again = T.run_training_phase(project, cfg, null_report, None)
+    again = phase.run_training_phase(project, cfg, null_report, None)
     assert again["members"][0]["skipped"] is True and not again["members"][1].get("skipped")
-    torch.testing.assert_close(T.load_trained_head(project)[0].members[0].net[1].weight, a)
-    assert T.run_training_phase(project, cfg, null_report, None)["skipped"] is True
+    torch.testing.assert_close(phase.load_trained_head(project)[0].members[0].net[1].weight, a)
+    assert phase.run_training_phase(project, cfg, null_report, None)["skipped"] is True
 
 
 def _weights(project) -> dict[str, torch.Tensor]:
-    return torch.load(project.checkpoints_dir / T.FINAL_NAME, weights_only=True)["model"]
+    return torch.load(project.checkpoints_dir / checkpoints.FINAL_NAME, weights_only=True)["model"]
 
 
 @pytest.mark.parametrize("model_type", ["dnn", "temporal"])
 def test_resume_gives_identical_weights(base, tmp_path, model_type, monkeypatch):
     # hard-negative mining re-scores every 10 steps from step 12: resumes land between refreshes
-    monkeypatch.setattr(T, "HARD_EVERY", 10)
-    monkeypatch.setattr(T, "HARD_SHARE", 0.25)
+    monkeypatch.setattr(batches, "HARD_EVERY", 10)
+    monkeypatch.setattr(batches, "HARD_SHARE", 0.25)
     cfg = small_cfg(max_steps=60, checkpoint_every=20, batch_size=64, model_type=model_type, layer_size=64)
     ref, _ = featured_project(tmp_path / "ref", base, cfg)
-    T.run_training_phase(ref, cfg, null_report, None, resume=False, val_every=10)
+    phase.run_training_phase(ref, cfg, null_report, None, resume=False, val_every=10)
     expected = _weights(ref)
 
     # 1) cancelled with the cancel event at step 25: a checkpoint is written at the cancel
@@ -141,9 +142,9 @@ def test_resume_gives_identical_weights(base, tmp_path, model_type, monkeypatch)
             cancel.set()
 
     with pytest.raises(Cancelled):
-        T.run_training_phase(p1, cfg, on_event, cancel, val_every=10)
-    assert torch.load(p1.checkpoints_dir / T.CHECKPOINT_NAME, weights_only=True)["step"] == 25
-    out = T.run_training_phase(p1, cfg, null_report, None, val_every=10)
+        phase.run_training_phase(p1, cfg, on_event, cancel, val_every=10)
+    assert torch.load(p1.checkpoints_dir / checkpoints.CHECKPOINT_NAME, weights_only=True)["step"] == 25
+    out = phase.run_training_phase(p1, cfg, null_report, None, val_every=10)
     assert out["resumed_from"] == 25 and out["steps"] == 60
 
     # 2) killed at step 30 (no chance to save): resumes from the step-20 checkpoint
@@ -157,9 +158,9 @@ def test_resume_gives_identical_weights(base, tmp_path, model_type, monkeypatch)
             raise Killed
 
     with pytest.raises(Killed):
-        T.run_training_phase(p2, cfg, kill, None, val_every=10)
-    assert torch.load(p2.checkpoints_dir / T.CHECKPOINT_NAME, weights_only=True)["step"] == 20
-    out2 = T.run_training_phase(p2, cfg, null_report, None, val_every=10)
+        phase.run_training_phase(p2, cfg, kill, None, val_every=10)
+    assert torch.load(p2.checkpoints_dir / checkpoints.CHECKPOINT_NAME, weights_only=True)["step"] == 20
+    out2 = phase.run_training_phase(p2, cfg, null_report, None, val_every=10)
     assert out2["resumed_from"] == 20
 
     for p in (p1, p2):
@@ -172,30 +173,30 @@ def test_resume_gives_identical_weights(base, tmp_path, model_type, monkeypatch)
 def test_changed_settings_restart_training(base, tmp_path):
     cfg = small_cfg(max_steps=40, checkpoint_every=20, batch_size=32)
     project, _ = featured_project(tmp_path, base, cfg)
-    T.run_training_phase(project, cfg, null_report, None)
+    phase.run_training_phase(project, cfg, null_report, None)
     cfg2 = small_cfg(max_steps=40, checkpoint_every=20, batch_size=32, learning_rate=0.002)
     events = []
-    out = T.run_training_phase(project, cfg2, events.append, None)
+    out = phase.run_training_phase(project, cfg2, events.append, None)
     assert out.get("skipped") is None and out["resumed_from"] is None
 
 
 def test_acav_bank_negatives_are_drawn(base, tmp_path, monkeypatch):
-    monkeypatch.setattr(T, "BANK_BLOCK", 256)
-    monkeypatch.setattr(T, "BANK_REFRESH", 10)
+    monkeypatch.setattr(batches, "BANK_BLOCK", 256)
+    monkeypatch.setattr(batches, "BANK_REFRESH", 10)
     cfg = small_cfg(max_steps=40, batch_size=32)
     project, _ = featured_project(tmp_path, base, cfg)
     path = project.workspace.acav100m_features_path
     path.parent.mkdir(parents=True)
     rng = np.random.default_rng(0)
     np.save(path, rng.normal(1.5, 1.0, size=(1000, 16, 96)).astype(np.float16))
-    data = T.load_train_data(project, cfg)
-    sampler = T.BatchSampler(data, 32, 0, torch.device("cpu"))
+    data = batches.load_train_data(project, cfg)
+    sampler = batches.BatchSampler(data, 32, 0, torch.device("cpu"))
     assert sampler.n_bank == 8 and sampler.n_pos == 16
     x, y = sampler.batch(0)
     bank_rows = x[-8:]
     assert x.shape == (32, 16, 96) and y[:16].sum() == 16 and y[16:].sum() == 0
     assert torch.allclose(bank_rows.mean(), torch.tensor(1.5), atol=0.1)
-    out = T.run_training_phase(project, cfg, null_report, None)
+    out = phase.run_training_phase(project, cfg, null_report, None)
     assert out["bank_negatives"] is True
 
 
@@ -206,15 +207,15 @@ def test_negative_speech_windows_are_drawn(base, tmp_path):
     rng = np.random.default_rng(0)
     np.save(fdir / "train_negative_speech.npy", rng.normal(-1.5, 1.0, size=(300, 16, 96)).astype(np.float32))
     np.save(fdir / "val_negative_speech.npy", rng.normal(-1.5, 1.0, size=(50, 16, 96)).astype(np.float32))
-    data = T.load_train_data(project, cfg)
+    data = batches.load_train_data(project, cfg)
     assert data.speech is not None and len(data.speech) == 300
-    assert len(data.val_neg) == len(T.load_features(fdir, "val", "negative")) + 50
-    sampler = T.BatchSampler(data, 32, 0, torch.device("cpu"))
+    assert len(data.val_neg) == len(load_features(fdir, "val", "negative")) + 50
+    sampler = batches.BatchSampler(data, 32, 0, torch.device("cpu"))
     assert sampler.n_pos == 16 and sampler.n_speech == 8 and sampler.n_neg == 8
     x, y = sampler.batch(0)
     assert torch.allclose(x[24:].mean(), torch.tensor(-1.5), atol=0.1)
     assert y[24:].sum() == 0
-    out = T.run_training_phase(project, cfg, null_report, None)
+    out = phase.run_training_phase(project, cfg, null_report, None)
     assert out["negative_speech_windows"] == 300
 
 
@@ -226,16 +227,16 @@ class _MeanScorer(torch.nn.Module):
 
 
 def test_hard_negatives_are_the_highest_scoring(base, tmp_path, monkeypatch):
-    monkeypatch.setattr(T, "HARD_POOL", 20)
-    monkeypatch.setattr(T, "HARD_SHARE", 0.5)
+    monkeypatch.setattr(batches, "HARD_POOL", 20)
+    monkeypatch.setattr(batches, "HARD_SHARE", 0.5)
     cfg = small_cfg(max_steps=40, batch_size=64)
     project, _ = featured_project(tmp_path, base, cfg)
     fdir = project.features_dir(cfg)
     speech = np.full((300, 16, 96), -5.0, np.float32)
     speech[[7, 70, 170, 270]] = 9.0  # four speech windows score highest, then the clip negatives
     np.save(fdir / "train_negative_speech.npy", speech)
-    data = T.load_train_data(project, cfg)
-    sampler = T.BatchSampler(data, 64, 0, torch.device("cpu"))
+    data = batches.load_train_data(project, cfg)
+    sampler = batches.BatchSampler(data, 64, 0, torch.device("cpu"))
     assert sampler.n_hard == 16
     neg_means = data.neg.mean(dim=(1, 2))
     sampler.refresh_hard(_MeanScorer())
@@ -257,22 +258,22 @@ def test_training_needs_features(tmp_path):
     cfg = small_cfg()
     project = Workspace(tmp_path / "ws").create_project(cfg)
     with pytest.raises(EasyOWWError, match="features phase"):
-        T.run_training_phase(project, cfg, null_report, None)
+        phase.run_training_phase(project, cfg, null_report, None)
 
 
 def test_early_stop_on_plateau(base, tmp_path):
     cfg = small_cfg(max_steps=400, batch_size=64, checkpoint_every=100)
     project, _ = featured_project(tmp_path, base, cfg)
     events = []
-    out = T.run_training_phase(project, cfg, events.append, None, patience=2, min_fraction=0.0, val_every=10)
+    out = phase.run_training_phase(project, cfg, events.append, None, patience=2, min_fraction=0.0, val_every=10)
     assert out["early_stopped"] is True and out["steps"] < 400
     assert out["best_step"] <= out["steps"] - 20  # two validations without improvement
-    assert (project.checkpoints_dir / T.FINAL_NAME).is_file()
+    assert (project.checkpoints_dir / checkpoints.FINAL_NAME).is_file()
     assert any(getattr(e, "message", "").startswith("validation loss stopped improving") for e in events)
 
 
 def test_auto_threads_is_sane():
-    from core.pipeline.p3_features.extract import auto_threads
+    from core.pipeline.p3_features.embedder import auto_threads
 
     assert 1 <= auto_threads() <= 2 and auto_threads(cap=1) == 1
 
@@ -281,7 +282,7 @@ def test_busy_cpus_are_measured_now_not_averaged_over_a_minute():
     import subprocess
     import sys
 
-    from core.pipeline.p3_features.extract import _busy_cpus_now
+    from core.pipeline.p3_features.embedder import _busy_cpus_now
 
     base = _busy_cpus_now()
     assert base is not None and 0.0 <= base <= (__import__("os").cpu_count() or 1) + 0.01

@@ -45,11 +45,11 @@ def runner(name: str) -> Callable[..., dict[str, Any]]:
 
         return run_augmentation_phase
     if name == "features":
-        from core.pipeline.p3_features.extract import run_feature_phase
+        from core.pipeline.p3_features.phase import run_feature_phase
 
         return run_feature_phase
     if name == "training":
-        from core.pipeline.p4_training.train import run_training_phase
+        from core.pipeline.p4_training.phase import run_training_phase
 
         return run_training_phase
     if name == "export":

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from threading import Event
@@ -23,7 +22,7 @@ from core.pipeline.p1_clips.tts_jobs import (
     _worker_batch,
     run_tts_job,
 )
-from core.pool import run_chunks
+from core.pool import cpu_count, run_chunks
 
 
 class Synthesiser:
@@ -42,7 +41,7 @@ class Synthesiser:
     def _pool_size(self, n_jobs: int, long: bool = False) -> int:
         if self.workers is not None:
             return max(1, int(self.workers))
-        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        cpus = cpu_count()
         # A passage takes ~25x as long as a 1 s clip: a pool pays off for far fewer of them.
         return min(2, cpus) if n_jobs * (25 if long else 1) >= POOL_MIN_JOBS else 1
 

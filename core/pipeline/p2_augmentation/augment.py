@@ -31,6 +31,7 @@ from core.errors import AudioError, EasyOWWError
 from core.events import Progress, Reporter, check_cancel, log, null_report, warn
 from core.fsutil import atomic_path, remove_stale_temps
 from core.pipeline.p2_augmentation.rooms import STAGE, load_rir_bank, prepare_rir, simulate_rirs
+from core.pool import cpu_count
 
 # Augmentation of long negative-speech passages: mostly rooms and noise, some pitch/tempo/gain.
 HARD_COPY_MIN = {"rir_prob": 0.8, "noise_prob": 0.8}  # copies k >= 1: rooms and noise at least this often
@@ -344,10 +345,6 @@ def copy_probs(probs: dict[str, float], k: int) -> dict[str, float]:
     return out
 
 
-def cpu_count() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 _WORKER_AUG: AudioAugmenter | None = None

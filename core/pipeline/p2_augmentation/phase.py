@@ -10,7 +10,8 @@ from typing import Any
 from core.errors import EasyOWWError
 from core.events import Reporter, StageFinished, StageStarted, log, null_report
 from core.pipeline.p1_clips.generator import UNSEEN_DIR, passage_is_augmented
-from core.pipeline.p2_augmentation.augment import SPEECH_PROBS, STAGE, AudioAugmenter, cpu_count
+from core.pipeline.p2_augmentation.augment import SPEECH_PROBS, STAGE, AudioAugmenter
+from core.pool import cpu_count
 
 
 def run_augmentation_phase(project: Any, cfg: Any, report: Reporter = null_report, cancel: Event | None = None,

@@ -127,8 +127,8 @@ def run_export_phase(
     """
     import torch
 
-    from core.pipeline.p3_features.extract import load_features
-    from core.pipeline.p4_training.train import load_trained_head
+    from core.pipeline.p3_features.store import load_features
+    from core.pipeline.p4_training.phase import load_trained_head
 
     t0 = time.monotonic()
     report(StageStarted(STAGE, total=3, description="Exporting the model to ONNX"))

@@ -288,8 +288,8 @@ def _sample_project_features(project: Any, cfg: Any, per_file: int = 16, seed: i
 
 
 def load_trained_model(project: Any) -> Any:
-    """The trained head from ``checkpoints/model_final.pt`` (via :func:`core.pipeline.p4_training.train.load_trained_head`)."""
-    from core.pipeline.p4_training.train import load_trained_head
+    """The trained head from ``checkpoints/model_final.pt`` (via :func:`core.pipeline.p4_training.loop.load_trained_head`)."""
+    from core.pipeline.p4_training.phase import load_trained_head
 
     model, _ = load_trained_head(project, "final")
     return model.eval()

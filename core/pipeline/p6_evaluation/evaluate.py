@@ -102,7 +102,8 @@ def _pad(rng: np.random.Generator, seconds: float) -> np.ndarray:
 
 def held_out_clips(project: Any, cfg: TrainingConfig) -> dict[str, list[str]]:
     """Validation clip paths (relative to the clips folder) per class, from the features phase."""
-    from core.pipeline.p3_features.extract import load_sidecar, plan_features
+    from core.pipeline.p3_features.plan import plan_features
+    from core.pipeline.p3_features.store import load_sidecar
 
     fdir = project.features_dir(cfg)
     out: dict[str, list[str]] = {}
@@ -118,7 +119,7 @@ def held_out_clips(project: Any, cfg: TrainingConfig) -> dict[str, list[str]]:
 
 def load_unseen(features_dir: Path, cls: str) -> list[np.ndarray]:
     """Per-item (T, 96) stream embeddings of the unseen-voice set (empty when there is none)."""
-    from core.pipeline.p3_features.extract import UNSEEN_PREFIX
+    from core.pipeline.p3_features.plan import UNSEEN_PREFIX
 
     arr_path, side_path = Path(features_dir) / f"{UNSEEN_PREFIX}{cls}.npy", Path(features_dir) / f"{UNSEEN_PREFIX}{cls}.json"
     if not (arr_path.is_file() and side_path.is_file()):
@@ -136,7 +137,8 @@ def recall_by_phrasing(project: Any, cfg: TrainingConfig, pos_files: list[str], 
     if not cfg.phrasings:
         return {}
     from core.pipeline.p1_clips.phase import load_phrasings
-    from core.pipeline.p3_features.extract import UNSEEN_PREFIX, load_sidecar, source_id
+    from core.pipeline.p3_features.plan import UNSEEN_PREFIX, source_id
+    from core.pipeline.p3_features.store import load_sidecar
 
     which = load_phrasings(project.clips_dir(cfg))
     files, scores = pos_files, pos_max
@@ -155,7 +157,7 @@ def recall_by_phrasing(project: Any, cfg: TrainingConfig, pos_files: list[str], 
 
 def stream_scores(score: Any, emb: np.ndarray, block: int = 8192) -> np.ndarray:
     """Per-frame scores of a live stream from its (T, 96) embeddings: the head on the last 16 after each frame."""
-    from core.pipeline.p3_features.extract import N_FRAMES
+    from core.pipeline.p3_features.embedder import N_FRAMES
 
     emb = np.asarray(emb, dtype=np.float32)
     if len(emb) < N_FRAMES:
@@ -181,7 +183,8 @@ def evaluate_model(
     without writing anything.
     """
     from core.assets.feature_models import feature_models_for
-    from core.pipeline.p3_features.extract import FeatureBank, read_clip_int16
+    from core.pipeline.p3_features.store import FeatureBank
+    from core.pipeline.p3_features.windows import read_clip_int16
 
     t0 = time.monotonic()
     model_path = Path(model_path)
