@@ -13,7 +13,9 @@ from core.errors import EasyOWWError
 from core.events import StageFinished, null_report
 from core.pipeline.p4_training.heads import DNNHead, TemporalHead
 from core.pipeline.p5_export import onnx_export as X
+from core.pipeline.p5_export.phase import run_export_phase
 from core.pipeline.p6_evaluation import evaluate as E
+from core.pipeline.p6_evaluation.phase import run_evaluation_phase
 from tests.model_fixtures import trained_project
 
 
@@ -25,7 +27,7 @@ def base(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, base):
     project, cfg = trained_project(tmp_path_factory.mktemp("exported"), base)
-    summary = X.run_export_phase(project, cfg, null_report, None)
+    summary = run_export_phase(project, cfg, null_report, None)
     return project, cfg, summary
 
 
@@ -82,7 +84,7 @@ def test_export_refuses_a_model_that_scores_differently(base, tmp_path, monkeypa
 
     monkeypatch.setattr(X, "onnx_scorer", shifted)
     with pytest.raises(EasyOWWError, match="differ"):
-        X.run_export_phase(project, cfg, null_report, None)
+        run_export_phase(project, cfg, null_report, None)
     assert not project.model_path(cfg, ".onnx").exists()
 
 
@@ -128,7 +130,7 @@ def test_det_curve_and_threshold_choice_on_crafted_scores():
 def test_evaluation_phase_writes_model_card(exported):
     project, cfg, _ = exported
     events = []
-    out = E.run_evaluation_phase(project, cfg, events.append, None)
+    out = run_evaluation_phase(project, cfg, events.append, None)
     card = json.loads(project.model_path(cfg, ".json").read_text())
     assert out["path"] == str(project.model_path(cfg, ".json"))
     assert card["wake_word"] == "hey jarvis" and 0.01 <= card["threshold"] <= 0.99

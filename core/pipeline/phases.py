@@ -53,11 +53,11 @@ def runner(name: str) -> Callable[..., dict[str, Any]]:
 
         return run_training_phase
     if name == "export":
-        from core.pipeline.p5_export.onnx_export import run_export_phase
+        from core.pipeline.p5_export.phase import run_export_phase
 
         return run_export_phase
     if name == "evaluation":
-        from core.pipeline.p6_evaluation.evaluate import run_evaluation_phase
+        from core.pipeline.p6_evaluation.phase import run_evaluation_phase
 
         return run_evaluation_phase
     raise KeyError(f"unknown phase {name!r}; phases are {', '.join(PHASES)}")

@@ -176,7 +176,7 @@ def eval_cmd(name: str, model_path: str | None, workspace: str | None) -> None:
         raise EasyOWWError(f"No model at {path}. Train it first: easy-oww train {name}")
     with rich_reporter() as report:
         if model_path is None:
-            from core.pipeline.p6_evaluation.evaluate import run_evaluation_phase
+            from core.pipeline.p6_evaluation.phase import run_evaluation_phase
 
             result = run_evaluation_phase(project, cfg, report, threading.Event())
         else:
@@ -199,7 +199,7 @@ def eval_cmd(name: str, model_path: str | None, workspace: str | None) -> None:
 @friendly_errors
 def export_cmd(name: str, fmt: str, workspace: str | None) -> None:
     """Export NAME's trained model: ONNX (verified in the openWakeWord pipeline) and/or TFLite (Home Assistant)."""
-    from core.pipeline.p5_export.onnx_export import run_export_phase
+    from core.pipeline.p5_export.phase import run_export_phase
     from core.project.model_card import write_model_card
 
     ws = get_workspace(workspace)

@@ -124,5 +124,3 @@ COMMON_WORDS: tuple[str, ...] = (
     "play", "turn", "open", "close", "start", "call", "send", "find", "show", "tell", "read",
     "jam", "jar", "jazz", "java", "jarred", "jargon", "harvest", "varnish", "service", "nervous",
 )
-
-

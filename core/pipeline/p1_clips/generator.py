@@ -58,42 +58,6 @@ UNSEEN_DIR = "unseen"
 PHRASINGS_SUFFIX = ".phrasings.json"
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 class ClipGenerator(RealRecordings, Synthesiser):
     """Makes the project's positive and negative clips (resumable, deterministic)."""
 
@@ -130,9 +94,6 @@ class ClipGenerator(RealRecordings, Synthesiser):
             d.mkdir(parents=True, exist_ok=True)
             remove_stale_temps(d)
         remove_stale_temps(self.clips_dir)
-
-
-
 
 
     # -------------------------------------------------------------- synthetic
@@ -399,11 +360,6 @@ class ClipGenerator(RealRecordings, Synthesiser):
         if rms < 10 ** (-55 / 20):
             return None
         return normalize(x, peak_dbfs=float(rng.uniform(-12, -1)))
-
-
-
-
-
 
 
     # ------------------------------------------------------------------ checks

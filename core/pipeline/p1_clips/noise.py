@@ -20,5 +20,3 @@ def noise_clip(index: int, seed: int, n: int) -> np.ndarray:
         rms_db = rng.uniform(-45, -12)
     x = colored_noise(n, kind, rng) * 10 ** (rms_db / 20)
     return np.clip(x, -1, 1).astype(np.float32)
-
-

@@ -101,5 +101,3 @@ def negative_passage(wake_word: str, seed: int, index: int, min_words: int = 45,
         text = candidate
         n_words += len(words_of(piece))
     return text
-
-

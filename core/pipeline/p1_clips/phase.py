@@ -128,5 +128,3 @@ def run_clip_phase(project: Any, cfg: Any, report: Reporter = null_report, cance
     msg = f"{counts['positive']} positive and {counts['negative']} negative clips"
     report(StageFinished(STAGE, True, msg, time.monotonic() - t0))
     return summary
-
-

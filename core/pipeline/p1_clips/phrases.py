@@ -343,11 +343,3 @@ def positive_text(wake_word: str, seed: int, index: int, pronunciation: str = ""
     form = forms[0] if len(forms) == 1 or rng.random() < 0.5 else forms[1 + int(rng.integers(len(forms) - 1))]
     variants = wake_word_variations(form)
     return variants[int(rng.integers(len(variants)))]
-
-
-
-
-
-
-
-

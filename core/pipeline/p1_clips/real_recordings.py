@@ -119,4 +119,3 @@ class RealRecordings:
 
     def _save_manifest(self, path: Path, manifest: dict[str, dict[str, Any]]) -> None:
         atomic_write_text(path, json.dumps({"version": 1, "sources": manifest}, indent=1, sort_keys=True))
-

@@ -111,4 +111,3 @@ class Synthesiser:
         args = (str(piper.voices_dir) if piper.voices_dir else None, piper.include_bundled,
                 piper.include_espeak, piper.espeak_languages)
         run_chunks(_worker_batch, chunks, note, workers, cancel, _init_worker, args)
-

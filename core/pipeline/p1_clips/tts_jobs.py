@@ -208,5 +208,3 @@ def _existing(folder: Path, prefix: str) -> dict[int, Path]:
             if m and m.group(1) == prefix:
                 out[int(m.group(2))] = p
     return out
-
-

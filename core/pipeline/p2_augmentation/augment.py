@@ -39,26 +39,6 @@ SPEECH_PROBS = {"rir_prob": 0.6, "noise_prob": 0.7, "pitch_prob": 0.3, "stretch_
 NOISE_SECONDS = 4.0
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 class AudioAugmenter:
     """Seeded augmentation chain for 16 kHz mono float clips.
 
@@ -345,8 +325,6 @@ def copy_probs(probs: dict[str, float], k: int) -> dict[str, float]:
     return out
 
 
-
-
 _WORKER_AUG: AudioAugmenter | None = None
 
 
@@ -361,5 +339,3 @@ def _init_aug_worker(seed: int, rirs: list[np.ndarray], noises: list[np.ndarray]
 def _aug_worker_batch(batch: list, probs: dict[str, float]) -> list[tuple[int, str | None]]:
     assert _WORKER_AUG is not None
     return [(len(targets), _WORKER_AUG.augment_file(src, targets, probs)) for src, targets in batch]
-
-

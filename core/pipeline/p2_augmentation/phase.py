@@ -75,5 +75,3 @@ def run_augmentation_phase(project: Any, cfg: Any, report: Reporter = null_repor
     }
     report(StageFinished(STAGE, True, f"{p['total']} positive and {n['total']} negative augmented clips", secs))
     return summary
-
-

@@ -80,5 +80,3 @@ def load_rir_bank(path: str | Path) -> np.ndarray | None:
     if bank.ndim != 2 or bank.shape[0] == 0 or bank.dtype != np.float32 or not np.all(np.isfinite(bank)):
         return None
     return bank
-
-

@@ -229,5 +229,3 @@ def as_int16_values(audio: np.ndarray) -> np.ndarray:
     if a.dtype == np.int16:
         return a
     return (np.clip(a.astype(np.float32), -1.0, 1.0) * 32767.0).round().astype(np.int16)
-
-

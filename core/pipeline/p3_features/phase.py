@@ -49,65 +49,9 @@ STAGE = "features"
 STREAM_CHUNK_FILES = 8
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 # --------------------------------------------------------------------------- phase
 CHUNK_CLIPS = 128
 POOL_MIN_CLIPS = 600  # fewer clips run in-process (worker start-up costs ~2 s)
-
-
-
-
 
 
 _WORKER_EXT: FeatureExtractor | None = None
@@ -254,13 +198,3 @@ def run_feature_phase(
         log(report, f"features: {n_stream} negative-speech windows in {t_stream:.0f} s", STAGE)
     report(StageFinished(STAGE, True, f"{plan.total} clips", seconds))
     return {**summary, "skipped": False, "seconds": seconds, "clips_per_second": rate, "computed": computed}
-
-
-
-
-
-
-
-
-
-

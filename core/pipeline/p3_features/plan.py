@@ -169,5 +169,3 @@ def is_unseen_key(key: str) -> bool:
 
 def is_stream_key(key: str) -> bool:
     return key.endswith("_" + STREAM_CLASS)
-
-

@@ -118,5 +118,3 @@ def acav_bank(project: Any) -> FeatureBank | None:
     """The workspace's ACAV100M negative features, when downloaded."""
     path = project.workspace.acav100m_features_path
     return FeatureBank(path) if Path(path).is_file() else None
-
-

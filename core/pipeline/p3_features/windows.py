@@ -154,5 +154,3 @@ def compute_chunk(ext: FeatureExtractor, clips_dir: Path, key: str, batch: list[
             wins.append(place_clip(read_clip_int16(clips_dir / rel), rng, align))
         feats[bi : bi + len(wins)] = ext.clip_windows(np.stack(wins))
     return feats
-
-

@@ -273,5 +273,3 @@ class BatchSampler:
             bi = torch.randint(len(block), (self.n_bank,), generator=self.gen)
             torch.index_select(block, 0, bi.to(block.device), out=self.x[at:])
         return self.x, self.y
-
-

@@ -68,5 +68,3 @@ def load_torch(path: Path) -> dict[str, Any]:
         raise EasyOWWError(
             f"{path}: the checkpoint cannot be read ({type(exc).__name__}). Delete it and train again."
         ) from None
-
-

@@ -104,5 +104,3 @@ def train_ensemble(
     report(StageFinished(STAGE, True, f"{size} heads x {cfg.max_steps} steps, val loss {metrics['val_loss']:.4f}",
                          seconds))
     return TrainResult(model.cpu(), summary)
-
-

@@ -93,24 +93,6 @@ def training_fingerprint(cfg: TrainingConfig, features_fp: str) -> str:
     return hashlib.sha256(json.dumps(keys, sort_keys=True).encode()).hexdigest()[:16]
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 # --------------------------------------------------------------------------- weight averaging
 def average_start(max_steps: int) -> int:
     """First step whose weights go into the average."""
@@ -170,8 +152,6 @@ class TrainResult:
 def _val_every(cfg: TrainingConfig) -> int:
     """About 20 validations a run (each costs ~10 training steps on 2 cores), at most every checkpoint."""
     return max(10, min(cfg.checkpoint_every, max(50, cfg.max_steps // 20)))
-
-
 
 
 def train_head(
@@ -376,11 +356,3 @@ def data_notes(data: TrainData, report: Reporter) -> None:
         warn(report, note, STAGE)
     if data.bank is not None:
         log(report, f"drawing extra negatives from {data.bank.path.name} ({len(data.bank):,} windows)", STAGE)
-
-
-
-
-
-
-
-

@@ -93,5 +93,3 @@ def load_trained_head(project: Any, which: str = "final") -> tuple[Head, dict[st
     model.load_state_dict(data["model"])
     model.eval()
     return model, data
-
-
