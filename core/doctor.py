@@ -159,7 +159,7 @@ def check_gpu() -> Finding:
 
 def check_network(get: Callable[[str, float], int] | None = None) -> Finding:
     """Whether Hugging Face (voices, datasets) answers; honours HF_ENDPOINT and HF_HUB_OFFLINE."""
-    from core.assets.downloads import hf_endpoint, hf_offline
+    from core.assets.hub import hf_endpoint, hf_offline
 
     cost = "no voice or dataset downloads; training works offline with the bundled voices"
     if hf_offline():

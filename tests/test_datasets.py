@@ -11,7 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from core.assets import datasets as ds
-from core.assets import downloads as dl
+from core.assets import hub as hf_hub
+from core.assets import net_errors
 from core.project.workspace import Workspace
 from easy_oww_tui.cli import main
 from tests.http_fixture import closed_port, running_server
@@ -64,7 +65,7 @@ def fill_github(srv, corrupt: bool = False) -> None:
 def hub(monkeypatch):
     with running_server() as srv:
         monkeypatch.setenv("HF_ENDPOINT", srv.base)
-        monkeypatch.setenv(dl.ENV_GITHUB_MIRROR, srv.base)
+        monkeypatch.setenv(hf_hub.ENV_GITHUB_MIRROR, srv.base)
         monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
         yield srv
 
@@ -106,7 +107,7 @@ def test_feature_models_from_github_mirror_with_real_sha256(hub, ws):
 
 def test_feature_models_checksum_mismatch_is_refused(hub, ws):
     fill_github(hub, corrupt=True)
-    with pytest.raises(dl.DownloadError, match="Checksum mismatch"):
+    with pytest.raises(net_errors.DownloadError, match="Checksum mismatch"):
         ds.download_dataset(ws, "feature_models", use_bundled=False)
     assert not list(ws.feature_models_dir.glob("*.onnx"))  # a stopped sibling may keep its .part to resume
 
@@ -170,7 +171,7 @@ def test_partial_status_and_resume(hub, ws):
     data = hub.hub[[e.path for e in hub.hub].index(ds.VALIDATION_FILE)].data
     sha = hashlib.sha256(data).hexdigest()
     hub.fault(f"/cdn/{sha}", cut_after=100_000, then_status=503)
-    with pytest.raises(dl.DownloadError, match="HTTP 503"):
+    with pytest.raises(net_errors.DownloadError, match="HTTP 503"):
         ds.download_dataset(ws, "validation_features")
     assert status(ws)["validation_features"].detail.startswith("partial")
     hub.faults.clear()
@@ -181,7 +182,7 @@ def test_partial_status_and_resume(hub, ws):
 
 def test_download_offline_fails_fast_but_copies_bundled_models(ws, monkeypatch):
     env = {"HF_ENDPOINT": f"http://127.0.0.1:{closed_port()}", "EASY_OWW_HOME": str(ws.root),
-           dl.ENV_GITHUB_MIRROR: f"http://127.0.0.1:{closed_port()}"}
+           hf_hub.ENV_GITHUB_MIRROR: f"http://127.0.0.1:{closed_port()}"}
     t0 = time.monotonic()
     r = CliRunner().invoke(main, ["download", "--required-only"], env=env)
     assert time.monotonic() - t0 < 5
@@ -196,5 +197,5 @@ def test_download_offline_fails_fast_but_copies_bundled_models(ws, monkeypatch):
         assert hashlib.sha256((ws.feature_models_dir / name).read_bytes()).hexdigest() == sha
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(dl.OfflineError, match="HF_HUB_OFFLINE=1"):
+    with pytest.raises(net_errors.OfflineError, match="HF_HUB_OFFLINE=1"):
         ds.download_dataset(ws, "mit_rirs")

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import shutil
-import tarfile
 import threading
 import time
-import zipfile
 from collections import namedtuple
 from pathlib import Path
 
 import pytest
 
-from core.assets import downloads as dl
+from core.assets import downloads, net_errors
+from core.assets import hub as hf_hub
 from core.errors import Cancelled
 from core.events import LogLine, Progress, StageFinished, StageStarted
 from tests.http_fixture import closed_port, running_server
@@ -49,8 +47,8 @@ def test_cut_download_resumes_from_where_it_stopped(srv, tmp_path):
     url = srv.add_file("/f/model.bin", data)
     srv.fault("/f/model.bin", cut_after=100_000)
     dest = tmp_path / "model.bin"
-    with pytest.raises(dl.DownloadError, match="interrupted.*resume"):
-        dl.download_file(url, dest, sha256=sha(data), retries=0)
+    with pytest.raises(net_errors.DownloadError, match="interrupted.*resume"):
+        downloads.download_file(url, dest, sha256=sha(data), retries=0)
     part = tmp_path / "model.bin.part"
     assert not dest.exists()
     kept = part.stat().st_size
@@ -58,7 +56,7 @@ def test_cut_download_resumes_from_where_it_stopped(srv, tmp_path):
     assert part.read_bytes() == data[:kept]
 
     events = []
-    dl.download_file(url, dest, sha256=sha(data), report=events.append)
+    downloads.download_file(url, dest, sha256=sha(data), report=events.append)
     gets = srv.gets("/f/model.bin")
     assert gets[-1].headers.get("Range") == f"bytes={kept}-"
     assert dest.read_bytes() == data
@@ -73,7 +71,7 @@ def test_dropped_connection_is_resumed_within_one_call(srv, tmp_path):
     url = srv.add_file("/f/big.bin", data)
     srv.fault("/f/big.bin", cut_after=200_000, cut_times=2)
     events = []
-    dl.download_file(url, tmp_path / "big.bin", sha256=sha(data), report=events.append)
+    downloads.download_file(url, tmp_path / "big.bin", sha256=sha(data), report=events.append)
     assert (tmp_path / "big.bin").read_bytes() == data
     ranges = [r.headers.get("Range") for r in srv.gets("/f/big.bin")]
     assert ranges[0] is None and len(ranges) == 3
@@ -87,7 +85,7 @@ def test_server_ignoring_range_restarts_from_zero(srv, tmp_path):
     srv.fault("/f/a.bin", ignore_range=True)
     part = tmp_path / "a.bin.part"
     part.write_bytes(b"garbage!" * 1000)  # a stale partial that does not match
-    dl.download_file(url, tmp_path / "a.bin", sha256=sha(data))
+    downloads.download_file(url, tmp_path / "a.bin", sha256=sha(data))
     assert srv.gets("/f/a.bin")[0].headers.get("Range") == "bytes=8000-"
     assert (tmp_path / "a.bin").read_bytes() == data
 
@@ -96,12 +94,12 @@ def test_complete_part_file_is_verified_not_refetched(srv, tmp_path):
     data = payload(50_000, seed=4)
     url = srv.add_file("/f/done.bin", data)
     (tmp_path / "done.bin.part").write_bytes(data)
-    dl.download_file(url, tmp_path / "done.bin", sha256=sha(data))  # server answers 416
+    downloads.download_file(url, tmp_path / "done.bin", sha256=sha(data))  # server answers 416
     assert (tmp_path / "done.bin").read_bytes() == data
-    dl.download_file(url, tmp_path / "done2.bin", expected_size=len(data))
+    downloads.download_file(url, tmp_path / "done2.bin", expected_size=len(data))
     (tmp_path / "done3.bin.part").write_bytes(data)
     before = len(srv.requests)
-    dl.download_file(url, tmp_path / "done3.bin", expected_size=len(data))
+    downloads.download_file(url, tmp_path / "done3.bin", expected_size=len(data))
     assert len(srv.requests) == before  # size known and .part complete: no request at all
 
 
@@ -111,8 +109,8 @@ def test_complete_part_file_is_verified_not_refetched(srv, tmp_path):
 def test_checksum_mismatch_leaves_nothing(srv, tmp_path):
     url = srv.add_file("/f/x.bin", payload(10_000))
     dest = tmp_path / "x.bin"
-    with pytest.raises(dl.DownloadError, match="Checksum mismatch.*expected sha256 0{64}"):
-        dl.download_file(url, dest, sha256="0" * 64)
+    with pytest.raises(net_errors.DownloadError, match="Checksum mismatch.*expected sha256 0{64}"):
+        downloads.download_file(url, dest, sha256="0" * 64)
     assert not dest.exists()
     assert not (tmp_path / "x.bin.part").exists()
 
@@ -120,17 +118,17 @@ def test_checksum_mismatch_leaves_nothing(srv, tmp_path):
 def test_md5_is_checked(srv, tmp_path):
     data = payload(10_000, seed=5)
     url = srv.add_file("/f/v.onnx", data)
-    dl.download_file(url, tmp_path / "ok.onnx", md5=hashlib.md5(data).hexdigest())
+    downloads.download_file(url, tmp_path / "ok.onnx", md5=hashlib.md5(data).hexdigest())
     assert (tmp_path / "ok.onnx").read_bytes() == data
-    with pytest.raises(dl.DownloadError, match="md5"):
-        dl.download_file(url, tmp_path / "bad.onnx", md5="f" * 32)
+    with pytest.raises(net_errors.DownloadError, match="md5"):
+        downloads.download_file(url, tmp_path / "bad.onnx", md5="f" * 32)
     assert not list(tmp_path.glob("bad.onnx*"))
 
 
 def test_wrong_size_from_server_is_refused(srv, tmp_path):
     url = srv.add_file("/f/s.bin", payload(1000))
-    with pytest.raises(dl.DownloadError, match="1000 bytes.*2000 were expected"):
-        dl.download_file(url, tmp_path / "s.bin", expected_size=2000)
+    with pytest.raises(net_errors.DownloadError, match="1000 bytes.*2000 were expected"):
+        downloads.download_file(url, tmp_path / "s.bin", expected_size=2000)
     assert not list(tmp_path.iterdir())
 
 
@@ -139,8 +137,8 @@ def test_wrong_size_from_server_is_refused(srv, tmp_path):
 
 def test_404_names_the_url(srv, tmp_path):
     url = srv.url("/nothing/here.onnx")
-    with pytest.raises(dl.DownloadError, match=r"not found at URL http://127\.0\.0\.1:\d+/nothing/here\.onnx"):
-        dl.download_file(url, tmp_path / "here.onnx")
+    with pytest.raises(net_errors.DownloadError, match=r"not found at URL http://127\.0\.0\.1:\d+/nothing/here\.onnx"):
+        downloads.download_file(url, tmp_path / "here.onnx")
     assert not list(tmp_path.iterdir())
 
 
@@ -148,16 +146,16 @@ def test_timeout_is_clear(srv, tmp_path):
     url = srv.add_file("/slow.bin", b"abc")
     srv.fault("/slow.bin", delay=3)
     t0 = time.monotonic()
-    with pytest.raises(dl.DownloadError, match=r"did not answer within 0\.5 s \(timeout\)"):
-        dl.download_file(url, tmp_path / "slow.bin", timeout=0.5)
+    with pytest.raises(net_errors.DownloadError, match=r"did not answer within 0\.5 s \(timeout\)"):
+        downloads.download_file(url, tmp_path / "slow.bin", timeout=0.5)
     assert time.monotonic() - t0 < 2.5
 
 
 def test_connection_refused_says_offline_and_what_still_works(tmp_path):
     url = f"http://127.0.0.1:{closed_port()}/x.bin"
     t0 = time.monotonic()
-    with pytest.raises(dl.OfflineError) as info:
-        dl.download_file(url, tmp_path / "x.bin")
+    with pytest.raises(net_errors.OfflineError) as info:
+        downloads.download_file(url, tmp_path / "x.bin")
     assert time.monotonic() - t0 < 3
     msg = str(info.value)
     assert "cannot reach host 127.0.0.1" in msg.lower() and "offline" in msg
@@ -168,8 +166,8 @@ def test_not_enough_disk_space_before_starting(srv, tmp_path, monkeypatch):
     url = srv.add_file("/f/huge.bin", payload(100_000))
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 5000, 5000))
-    with pytest.raises(dl.DiskSpaceError) as info:
-        dl.download_file(url, tmp_path / "huge.bin")
+    with pytest.raises(net_errors.DiskSpaceError) as info:
+        downloads.download_file(url, tmp_path / "huge.bin")
     msg = str(info.value)
     assert "needs 100.0 KB (100000 bytes)" in msg and "only 5.0 KB (5000 bytes) is free" in msg
     assert not (tmp_path / "huge.bin").exists()
@@ -181,8 +179,8 @@ def test_real_enospc_while_writing(srv, tmp_path):
     url = srv.add_file("/f/full.bin", data)
     part = tmp_path / "full.bin.part"
     part.symlink_to("/dev/full")  # every write there fails with ENOSPC
-    with pytest.raises(dl.DiskSpaceError, match="disk filled up while writing"):
-        dl.download_file(url, tmp_path / "full.bin", sha256=sha(data))
+    with pytest.raises(net_errors.DiskSpaceError, match="disk filled up while writing"):
+        downloads.download_file(url, tmp_path / "full.bin", sha256=sha(data))
     assert not (tmp_path / "full.bin").exists()
 
 
@@ -196,17 +194,17 @@ def test_cancel_keeps_part_and_resume_finishes(srv, tmp_path):
             cancel.set()
 
     with pytest.raises(Cancelled):
-        dl.download_file(url, tmp_path / "c.bin", sha256=sha(data), report=report, cancel=cancel)
+        downloads.download_file(url, tmp_path / "c.bin", sha256=sha(data), report=report, cancel=cancel)
     part = tmp_path / "c.bin.part"
     assert 0 < part.stat().st_size < len(data)
-    dl.download_file(url, tmp_path / "c.bin", sha256=sha(data))
+    downloads.download_file(url, tmp_path / "c.bin", sha256=sha(data))
     assert (tmp_path / "c.bin").read_bytes() == data
 
 
 def test_unverifiable_partial_is_not_resumed(srv, tmp_path):
     url = srv.add_file("/f/cat.json", b'{"new": 1}')
     (tmp_path / "cat.json.part").write_bytes(b'{"old"')  # no checksum or size to trust it by
-    dl.download_file(url, tmp_path / "cat.json")
+    downloads.download_file(url, tmp_path / "cat.json")
     assert (tmp_path / "cat.json").read_bytes() == b'{"new": 1}'
     assert "Range" not in srv.gets("/f/cat.json")[0].headers
 
@@ -214,14 +212,14 @@ def test_unverifiable_partial_is_not_resumed(srv, tmp_path):
 def test_unwritable_destination_is_clear(srv, tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
-    with pytest.raises(dl.DownloadError, match="Cannot write .*a_file.*--workspace"):
-        dl.download_file(srv.add_file("/f/w.bin", b"x"), blocker / "sub" / "w.bin")
+    with pytest.raises(net_errors.DownloadError, match="Cannot write .*a_file.*--workspace"):
+        downloads.download_file(srv.add_file("/f/w.bin", b"x"), blocker / "sub" / "w.bin")
 
 
 def test_hf_offline_env_fails_fast(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(dl.OfflineError, match="HF_HUB_OFFLINE=1.*What still works offline"):
-        dl.check_hf_online("voices")
+    with pytest.raises(net_errors.OfflineError, match="HF_HUB_OFFLINE=1.*What still works offline"):
+        hf_hub.check_hf_online("voices")
 
 
 # ----------------------------------------------------------------------------- many files, Hub
@@ -229,11 +227,11 @@ def test_hf_offline_env_fails_fast(monkeypatch):
 
 def test_download_files_aggregates_progress_and_skips_finished(srv, tmp_path):
     blobs = {f"/d/{i}.wav": payload(30_000 + i, seed=10 + i) for i in range(6)}
-    files = [dl.RemoteFile(url=srv.add_file(p, b), dest=tmp_path / Path(p).name, size=len(b), sha256=sha(b))
+    files = [downloads.RemoteFile(url=srv.add_file(p, b), dest=tmp_path / Path(p).name, size=len(b), sha256=sha(b))
              for p, b in blobs.items()]
     (tmp_path / "0.wav").write_bytes(blobs["/d/0.wav"])  # already there
     events = []
-    dl.download_files(files, events.append, stage="rirs", description="RIRs", workers=3)
+    downloads.download_files(files, events.append, stage="rirs", description="RIRs", workers=3)
     for p, b in blobs.items():
         assert (tmp_path / Path(p).name).read_bytes() == b
     assert not srv.gets("/d/0.wav")
@@ -245,10 +243,10 @@ def test_download_files_aggregates_progress_and_skips_finished(srv, tmp_path):
 
 def test_download_files_stops_on_error(srv, tmp_path):
     good = payload(10_000)
-    files = [dl.RemoteFile(url=srv.add_file("/g/ok.bin", good), dest=tmp_path / "ok.bin", size=len(good)),
-             dl.RemoteFile(url=srv.url("/g/missing.bin"), dest=tmp_path / "missing.bin")]
-    with pytest.raises(dl.DownloadError, match="not found at URL"):
-        dl.download_files(files, workers=2)
+    files = [downloads.RemoteFile(url=srv.add_file("/g/ok.bin", good), dest=tmp_path / "ok.bin", size=len(good)),
+             downloads.RemoteFile(url=srv.url("/g/missing.bin"), dest=tmp_path / "missing.bin")]
+    with pytest.raises(net_errors.DownloadError, match="not found at URL"):
+        downloads.download_files(files, workers=2)
     assert not (tmp_path / "missing.bin").exists()
 
 
@@ -260,14 +258,14 @@ def test_hub_urls_listing_and_metadata(srv, monkeypatch):
         srv.add_hub_file(repo, path, data, repo_type="dataset")
     srv.add_hub_file(repo, "README.md", b"# card", repo_type="dataset", lfs=False)
     srv.page_size = 2
-    assert dl.hf_url(repo, "16khz/room0.wav", "dataset") == f"{srv.base}/datasets/{repo}/resolve/main/16khz/room0.wav"
-    assert dl.hf_url("rhasspy/piper-voices", "voices.json") == f"{srv.base}/rhasspy/piper-voices/resolve/main/voices.json"
-    listing = dl.hf_list_files(repo, "16khz")
+    assert hf_hub.hf_url(repo, "16khz/room0.wav", "dataset") == f"{srv.base}/datasets/{repo}/resolve/main/16khz/room0.wav"
+    assert hf_hub.hf_url("rhasspy/piper-voices", "voices.json") == f"{srv.base}/rhasspy/piper-voices/resolve/main/voices.json"
+    listing = hf_hub.hf_list_files(repo, "16khz")
     assert sorted(f.path for f in listing) == sorted(blobs)
     assert all(f.sha256 == sha(blobs[f.path]) and f.size == len(blobs[f.path]) for f in listing)
     assert len([r for r in srv.requests if "/api/datasets/" in r.path]) == 3  # 2 + 2 + 1 entries
-    assert dl.hf_file_info(repo, "16khz/room3.wav") == (1003, sha(blobs["16khz/room3.wav"]))
-    assert dl.hf_file_info(repo, "README.md") == (6, None)  # not LFS: size only
+    assert hf_hub.hf_file_info(repo, "16khz/room3.wav") == (1003, sha(blobs["16khz/room3.wav"]))
+    assert hf_hub.hf_file_info(repo, "README.md") == (6, None)  # not LFS: size only
 
 
 def test_hf_token_is_sent_to_the_hub_but_not_to_the_cdn(srv, tmp_path, monkeypatch):
@@ -275,8 +273,8 @@ def test_hf_token_is_sent_to_the_hub_but_not_to_the_cdn(srv, tmp_path, monkeypat
     monkeypatch.setenv("HF_TOKEN", "hf_testtoken")
     data = payload(5000)
     srv.add_hub_file("o/r", "w.npy", data, repo_type="dataset")
-    dl.download_file(dl.hf_url("o/r", "w.npy", "dataset"), tmp_path / "w.npy", sha256=sha(data),
-                     headers=dl.hf_headers())
+    downloads.download_file(hf_hub.hf_url("o/r", "w.npy", "dataset"), tmp_path / "w.npy", sha256=sha(data),
+                     headers=hf_hub.hf_headers())
     hub, cdn = srv.gets("/w.npy")[0], srv.gets(sha(data))[0]
     assert hub.headers.get("Authorization") == "Bearer hf_testtoken"
     assert "Authorization" not in cdn.headers
@@ -299,77 +297,3 @@ def test_fixture_answers_like_the_hub_for_hf_hub_download(srv, tmp_path):
     assert Path(p).read_bytes() == b"{}"
 
 
-# ----------------------------------------------------------------------------- archives
-
-
-def _zip(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
-
-
-def _tar(path: Path, members: list[tarfile.TarInfo], mode: str = "w:gz") -> Path:
-    with tarfile.open(path, mode) as tf:
-        for info in members:
-            data = b"evil" if info.isfile() else None
-            if data is not None:
-                info.size = len(data)
-            tf.addfile(info, io.BytesIO(data) if data is not None else None)
-    return path
-
-
-def _listing(root: Path) -> list[str]:
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
-
-
-@pytest.mark.parametrize("name", ["../x", "a/../../x", "/tmp/easy_oww_abs_x"])
-def test_zip_member_escaping_is_refused(tmp_path, name):
-    archive = tmp_path / "bad.zip"
-    archive.write_bytes(_zip({"ok.txt": b"fine", name: b"evil"}))
-    target = tmp_path / "out" / "inner"
-    before = _listing(tmp_path)
-    with pytest.raises(dl.UnsafeArchiveError, match="nothing was extracted"):
-        dl.safe_extract(archive, target)
-    assert _listing(tmp_path) == sorted([*before, "out", "out/inner"])
-    assert not Path("/tmp/easy_oww_abs_x").exists()
-
-
-def _info(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.type = kind
-    info.linkname = link
-    return info
-
-
-@pytest.mark.parametrize("members", [
-    [_info("ok.txt"), _info("../x")],
-    [_info("/tmp/easy_oww_abs_y")],
-    [_info("link", tarfile.SYMTYPE, "../../outside"), _info("link/x")],
-    [_info("abslink", tarfile.SYMTYPE, "/etc/passwd")],
-    [_info("hard", tarfile.LNKTYPE, "../outside")],
-], ids=["dotdot", "absolute", "symlink-out", "symlink-abs", "hardlink-out"])
-def test_tar_member_escaping_is_refused(tmp_path, members):
-    archive = _tar(tmp_path / "bad.tar.gz", members)
-    target = tmp_path / "out" / "inner"
-    before = _listing(tmp_path)
-    with pytest.raises(dl.UnsafeArchiveError, match="would be written outside"):
-        dl.safe_extract(archive, target)
-    assert _listing(tmp_path) == sorted([*before, "out", "out/inner"])
-    assert not Path("/tmp/easy_oww_abs_y").exists()
-
-
-def test_good_archives_extract(tmp_path):
-    z = tmp_path / "good.zip"
-    z.write_bytes(_zip({"a/b.wav": b"1", "c.txt": b"2"}))
-    dl.safe_extract(z, tmp_path / "z")
-    assert (tmp_path / "z/a/b.wav").read_bytes() == b"1"
-    t = _tar(tmp_path / "good.tar.xz", [_info("d/e.wav"), _info("d/link", tarfile.SYMTYPE, "e.wav")], "w:xz")
-    dl.safe_extract(t, tmp_path / "t")
-    assert (tmp_path / "t/d/e.wav").read_bytes() == b"evil"
-    assert (tmp_path / "t/d/link").is_symlink()
-    not_archive = tmp_path / "plain.bin"
-    not_archive.write_bytes(b"hello")
-    with pytest.raises(dl.EasyOWWError, match="not a readable .zip or .tar"):
-        dl.safe_extract(not_archive, tmp_path / "n")

@@ -10,7 +10,7 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from core.assets import downloads as dl
+from core.assets import net_errors
 from core.assets import voice_catalog as vc
 from core.project.workspace import Workspace
 from easy_oww_tui.cli import main
@@ -160,7 +160,7 @@ def test_catalog_is_cached_refreshed_and_used_offline(hub, ws, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert vc.load_catalog(ws) == cat
     vc.catalog_path(ws).unlink()
-    with pytest.raises(dl.OfflineError, match="What still works offline"):
+    with pytest.raises(net_errors.OfflineError, match="What still works offline"):
         vc.load_catalog(ws)
 
 
@@ -197,7 +197,7 @@ def test_download_voices_cli_installs_two_distinct_en_gb_voices(hub, ws):
 def test_md5_mismatch_installs_nothing(hub, ws):
     build_catalog(hub, corrupt="en_GB-alan-medium")
     cat = vc.load_catalog(ws)
-    with pytest.raises(dl.DownloadError, match="md5"):
+    with pytest.raises(net_errors.DownloadError, match="md5"):
         vc.install_voices(ws, [cat["en_GB-alan-medium"]])
     assert not list(ws.voices_dir.glob("en_GB-alan-medium.onnx*"))
 

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.assets import downloads as dl
+from core.assets import downloads, hub, net_errors
 from core.errors import EasyOWWError
 from core.events import CancelToken, Reporter, log, null_report
 from core.fsutil import atomic_write_text
@@ -50,7 +50,7 @@ class ConfirmationNeeded(EasyOWWError):
         self.dataset = dataset
         self.size_bytes = size_bytes
         super().__init__(
-            f"The {dataset} dataset is about {dl.human_size(size_bytes)}; confirm to download it "
+            f"The {dataset} dataset is about {net_errors.human_size(size_bytes)}; confirm to download it "
             f"(`easy-oww download --dataset {dataset} --yes`). Training works without it."
         )
 
@@ -151,12 +151,12 @@ def _install_feature_models(ws: Workspace, report: Reporter, cancel: CancelToken
     bundled = bundled_feature_models_dir() if use_bundled else None
     if bundled is not None:
         for name, (sha, _) in FEATURE_MODELS.items():
-            dl.copy_verified(bundled / name, target / name, sha256=sha, cancel=cancel)
+            downloads.copy_verified(bundled / name, target / name, sha256=sha, cancel=cancel)
         log(report, f"Copied the feature models from {bundled}", "feature_models")
         return {"source": "bundled", "files": len(FEATURE_MODELS)}
-    files = [dl.RemoteFile(url=f"{dl.github_base()}/{FEATURE_MODELS_RELEASE}/{name}", dest=target / name,
+    files = [downloads.RemoteFile(url=f"{hub.github_base()}/{FEATURE_MODELS_RELEASE}/{name}", dest=target / name,
                            size=size, sha256=sha) for name, (sha, size) in FEATURE_MODELS.items()]
-    dl.download_files(files, report, cancel, stage="feature_models",
+    downloads.download_files(files, report, cancel, stage="feature_models",
                       description=DATASETS["feature_models"].title, timeout=timeout)
     return {"source": "downloaded", "files": len(files)}
 
@@ -167,9 +167,9 @@ def _install_feature_models(ws: Workspace, report: Reporter, cancel: CancelToken
 def _hub_file(ws: Workspace, name: str, filename: str, report: Reporter, cancel: CancelToken | None,
               timeout: float) -> dict:
     dest = get_dataset(name).path(ws)
-    size, sha = dl.hf_file_info(FEATURES_REPO, filename, repo_type="dataset", timeout=timeout)
-    dl.download_file(dl.hf_url(FEATURES_REPO, filename, repo_type="dataset"), dest, sha256=sha,
-                     expected_size=size, report=report, cancel=cancel, headers=dl.hf_headers(),
+    size, sha = hub.hf_file_info(FEATURES_REPO, filename, repo_type="dataset", timeout=timeout)
+    downloads.download_file(hub.hf_url(FEATURES_REPO, filename, repo_type="dataset"), dest, sha256=sha,
+                     expected_size=size, report=report, cancel=cancel, headers=hub.hf_headers(),
                      timeout=timeout, stage=name, description=DATASETS[name].title)
     return {"source": "downloaded", "files": 1}
 
@@ -182,14 +182,14 @@ def _write_marker(ws: Workspace, name: str, files: list[Path], source: str) -> N
 
 
 def _install_rirs(ws: Workspace, report: Reporter, cancel: CancelToken | None, timeout: float) -> dict:
-    listing = [f for f in dl.hf_list_files(RIR_REPO, RIR_FOLDER, repo_type="dataset", timeout=timeout)
+    listing = [f for f in hub.hf_list_files(RIR_REPO, RIR_FOLDER, repo_type="dataset", timeout=timeout)
                if f.path.lower().endswith(".wav")]
     if not listing:
-        raise dl.DownloadError(f"The Hub lists no .wav files under {RIR_FOLDER}/ in {RIR_REPO}; update easy-oww.")
-    headers = dl.hf_headers()
-    files = [dl.RemoteFile(url=dl.hf_url(RIR_REPO, f.path, repo_type="dataset"), dest=ws.rir_dir / Path(f.path).name,
+        raise net_errors.DownloadError(f"The Hub lists no .wav files under {RIR_FOLDER}/ in {RIR_REPO}; update easy-oww.")
+    headers = hub.hf_headers()
+    files = [downloads.RemoteFile(url=hub.hf_url(RIR_REPO, f.path, repo_type="dataset"), dest=ws.rir_dir / Path(f.path).name,
                            size=f.size, sha256=f.sha256, headers=headers) for f in listing]
-    paths = dl.download_files(files, report, cancel, stage="mit_rirs", description=DATASETS["mit_rirs"].title,
+    paths = downloads.download_files(files, report, cancel, stage="mit_rirs", description=DATASETS["mit_rirs"].title,
                               timeout=timeout)
     _write_marker(ws, "mit_rirs", paths, DATASETS["mit_rirs"].source)
     return {"source": "downloaded", "files": len(paths)}
@@ -220,21 +220,21 @@ def choose_noise_clips(labels_csv: str, count: int = NOISE_CLIPS) -> list[str]:
 def _install_noise(ws: Workspace, report: Reporter, cancel: CancelToken | None, timeout: float,
                    count: int) -> dict:
     labels_path = ws.cache_dir / "fsd50k_eval.csv"
-    dl.download_file(dl.hf_url(NOISE_REPO, NOISE_LABELS, repo_type="dataset"), labels_path, report=report,
-                     cancel=cancel, headers=dl.hf_headers(), timeout=timeout, stage="background_noise",
+    downloads.download_file(hub.hf_url(NOISE_REPO, NOISE_LABELS, repo_type="dataset"), labels_path, report=report,
+                     cancel=cancel, headers=hub.hf_headers(), timeout=timeout, stage="background_noise",
                      description="FSD50K labels")
     wanted = choose_noise_clips(labels_path.read_text(encoding="utf-8"), count)
-    listing = {Path(f.path).stem: f for f in dl.hf_list_files(NOISE_REPO, NOISE_FOLDER, repo_type="dataset",
+    listing = {Path(f.path).stem: f for f in hub.hf_list_files(NOISE_REPO, NOISE_FOLDER, repo_type="dataset",
                                                               timeout=timeout)}
     chosen = [listing[c] for c in wanted if c in listing]
     if not chosen:
-        raise dl.DownloadError(f"None of the chosen FSD50K clips are listed under {NOISE_FOLDER}/ in {NOISE_REPO}; "
+        raise net_errors.DownloadError(f"None of the chosen FSD50K clips are listed under {NOISE_FOLDER}/ in {NOISE_REPO}; "
                                "update easy-oww.")
-    headers = dl.hf_headers()
-    files = [dl.RemoteFile(url=dl.hf_url(NOISE_REPO, f.path, repo_type="dataset"),
+    headers = hub.hf_headers()
+    files = [downloads.RemoteFile(url=hub.hf_url(NOISE_REPO, f.path, repo_type="dataset"),
                            dest=ws.noise_dir / f"fsd50k_{Path(f.path).name}", size=f.size, sha256=f.sha256,
                            headers=headers) for f in chosen]
-    paths = dl.download_files(files, report, cancel, stage="background_noise",
+    paths = downloads.download_files(files, report, cancel, stage="background_noise",
                               description=DATASETS["background_noise"].title, timeout=timeout)
     _write_marker(ws, "background_noise", paths, DATASETS["background_noise"].source)
     return {"source": "downloaded", "files": len(paths)}
@@ -261,7 +261,7 @@ def _status(ws: Workspace, d: Dataset) -> DatasetStatus:
         if path.is_file():
             installed, size, detail = True, path.stat().st_size, "downloaded"
         elif path.with_name(path.name + ".part").is_file():
-            detail = f"partial ({dl.human_size(path.with_name(path.name + '.part').stat().st_size)}); run again to resume"
+            detail = f"partial ({net_errors.human_size(path.with_name(path.name + '.part').stat().st_size)}); run again to resume"
     else:
         marker = marker_path(ws, d.name)
         pattern = "fsd50k_*" if d.name == "background_noise" else "*.wav"
@@ -309,7 +309,7 @@ def download_dataset(ws: Workspace, name: str, report: Reporter = null_report, c
             return {"name": name, "source": "already installed", "path": str(d.path(ws))}
         if d.confirm and not assume_yes:
             raise ConfirmationNeeded(name, d.approx_bytes)
-        dl.check_hf_online(d.title)
+        hub.check_hf_online(d.title)
         ws.datasets_dir.mkdir(parents=True, exist_ok=True)
         if name == "mit_rirs":
             summary = _install_rirs(ws, report, cancel, timeout)

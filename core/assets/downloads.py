@@ -9,24 +9,29 @@ plain HTTP on the Hub's ``/resolve/`` URLs (built by ``huggingface_hub.hf_hub_ur
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import os
 import re
 import shutil
-import stat
-import tarfile
 import threading
 import time
-import zipfile
 from collections.abc import Iterable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from core.errors import Cancelled, EasyOWWError
+from core.assets.net_errors import (
+    CONNECT_TIMEOUT,
+    DownloadError,
+    _host,
+    _http_error,
+    _network_error,
+    _session,
+    _write_error,
+    check_free_space,
+    human_size,
+)
+from core.errors import Cancelled
 from core.events import (
     CancelToken,
     Event,
@@ -40,197 +45,50 @@ from core.events import (
 )
 from core.fsutil import file_digest
 
-OFFLINE_HINT = (
-    "What still works offline: the bundled joe voice, simulated rooms, generated noise; "
-    "training runs without the downloads."
-)
-DEFAULT_HF_ENDPOINT = "https://huggingface.co"
-DEFAULT_GITHUB = "https://github.com"
-ENV_GITHUB_MIRROR = "EASY_OWW_GITHUB_MIRROR"
-CONNECT_TIMEOUT = 8.0  # seconds to open a connection: short, so being offline fails fast
 CHUNK_SIZE = 64 * 1024  # also the most a dropped connection can lose
-DISK_MARGIN = 64 * 1024 * 1024  # keep this much free beyond the download itself
-USER_AGENT = "easy-oww (+https://github.com/dscripka/openWakeWord)"
 
 
-class DownloadError(EasyOWWError):
-    """A download that failed; the message says why and what to do."""
 
 
-class OfflineError(DownloadError):
-    """The host cannot be reached (offline, DNS failure, refused) or offline mode is on."""
 
 
-class DiskSpaceError(DownloadError):
-    """Not enough free disk space for a download (or the disk filled up while writing)."""
 
 
-class UnsafeArchiveError(EasyOWWError):
-    """An archive member would land outside the extraction folder."""
 
 
 # ----------------------------------------------------------------------------- helpers
 
 
-def human_size(n: int | float | None) -> str:
-    if n is None:
-        return "unknown size"
-    n = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1000 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"  # pragma: no cover
 
 
-def _host(url: str) -> str:
-    parts = urlsplit(url)
-    return parts.netloc or url
 
 
-def _truthy(value: str | None) -> bool:
-    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def hf_endpoint() -> str:
-    """The Hugging Face endpoint, read from ``HF_ENDPOINT`` at call time."""
-    return (os.environ.get("HF_ENDPOINT") or DEFAULT_HF_ENDPOINT).rstrip("/")
 
 
-def hf_offline() -> bool:
-    return _truthy(os.environ.get("HF_HUB_OFFLINE")) or _truthy(os.environ.get("TRANSFORMERS_OFFLINE"))
 
 
-def check_hf_online(what: str = "this") -> None:
-    """Fail fast when the user switched Hugging Face to offline mode."""
-    if hf_offline():
-        raise OfflineError(
-            f"HF_HUB_OFFLINE=1 is set, so {what} cannot be downloaded from Hugging Face. "
-            f"Unset HF_HUB_OFFLINE to download. {OFFLINE_HINT}"
-        )
 
 
-def hf_url(repo_id: str, filename: str, repo_type: str = "model", revision: str = "main") -> str:
-    """``{endpoint}/[datasets/]{repo_id}/resolve/{revision}/{filename}`` for the current endpoint."""
-    from huggingface_hub import hf_hub_url
-
-    return hf_hub_url(
-        repo_id, filename, repo_type=None if repo_type == "model" else repo_type,
-        revision=revision, endpoint=hf_endpoint(),
-    )
 
 
-def hf_api_url(repo_id: str, repo_type: str, *parts: str) -> str:
-    from urllib.parse import quote
-
-    tail = "/".join(quote(p, safe="") for p in parts if p)
-    return f"{hf_endpoint()}/api/{repo_type}s/{repo_id}/{tail}"
 
 
-def hf_headers() -> dict[str, str]:
-    """Auth header from ``HF_TOKEN`` / the saved Hugging Face login (read now), plus a user agent."""
-    headers = {"User-Agent": USER_AGENT}
-    try:
-        from huggingface_hub import get_token
-
-        token = get_token()
-    except Exception:  # a broken token file must not stop public downloads
-        token = os.environ.get("HF_TOKEN")
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    return headers
 
 
-def github_base() -> str:
-    """``https://github.com`` or the mirror in ``EASY_OWW_GITHUB_MIRROR``."""
-    return (os.environ.get(ENV_GITHUB_MIRROR) or DEFAULT_GITHUB).rstrip("/")
 
 
-def check_free_space(folder: str | os.PathLike[str], needed: int, what: str = "the download") -> None:
-    """Raise :class:`DiskSpaceError` unless ``needed`` bytes (+ a margin) are free under ``folder``."""
-    if needed <= 0:
-        return
-    probe = Path(folder)
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    free = shutil.disk_usage(probe).free
-    if free < needed + DISK_MARGIN:
-        raise DiskSpaceError(
-            f"Not enough free disk space for {what}: it needs {human_size(needed)} ({needed} bytes) "
-            f"plus {human_size(DISK_MARGIN)} headroom in {probe}, but only {human_size(free)} "
-            f"({free} bytes) is free. Free some space (or point --workspace / EASY_OWW_HOME at a "
-            "bigger disk) and run the command again; finished files are kept."
-        )
 
 
-def _disk_full(path: Path) -> DiskSpaceError:
-    return DiskSpaceError(
-        f"The disk filled up while writing {path}. Free some space (or point --workspace / "
-        "EASY_OWW_HOME at a bigger disk) and run the command again; the download resumes "
-        "where it stopped."
-    )
 
 
-def _write_error(exc: OSError, path: Path) -> EasyOWWError:
-    if exc.errno == errno.ENOSPC:
-        return _disk_full(path)
-    return DownloadError(
-        f"Cannot write {path} ({exc.strerror or exc}). Use a folder you can write to (--workspace or "
-        "EASY_OWW_HOME) and run the command again."
-    )
 
 
-def _session() -> Any:
-    import requests
-
-    s = requests.Session()
-    s.headers["User-Agent"] = USER_AGENT
-    return s
 
 
-def _network_error(exc: BaseException, url: str, timeout: float, connect_timeout: float) -> DownloadError:
-    """Turn a requests exception raised before any data arrived into a clear message."""
-    import requests
-
-    host = _host(url)
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return OfflineError(
-            f"Cannot reach host {host} (no answer within {connect_timeout:g} s): you seem to be "
-            f"offline. {OFFLINE_HINT}"
-        )
-    if isinstance(exc, requests.exceptions.SSLError):
-        return DownloadError(
-            f"The secure connection to {host} failed ({exc.__class__.__name__}). Check the system "
-            "clock and any proxy that intercepts HTTPS, then try again."
-        )
-    if isinstance(exc, requests.exceptions.ProxyError):
-        return OfflineError(f"Cannot reach host {host} through the configured proxy: check HTTPS_PROXY. {OFFLINE_HINT}")
-    if isinstance(exc, requests.exceptions.ConnectionError):
-        return OfflineError(f"Cannot reach host {host}: you seem to be offline. {OFFLINE_HINT}")
-    if isinstance(exc, requests.exceptions.Timeout):
-        return DownloadError(
-            f"The server {host} did not answer within {timeout:g} s (timeout) for {url}. Try again "
-            "later or on a better connection; a partial download resumes where it stopped."
-        )
-    return DownloadError(f"Download from {url} failed: {exc}")
 
 
-def _http_error(status: int, url: str) -> DownloadError:
-    if status == 404:
-        return DownloadError(
-            f"File not found at URL {url} (HTTP 404). The source may have moved; check the URL "
-            "(or HF_ENDPOINT / EASY_OWW_GITHUB_MIRROR if you set one) and update easy-oww."
-        )
-    if status in (401, 403):
-        return DownloadError(
-            f"Access denied to {url} (HTTP {status}). If the file needs a Hugging Face account, set "
-            "HF_TOKEN (or run `hf auth login`) and accept the dataset's terms on its page."
-        )
-    if status == 429:
-        return DownloadError(f"The server rate-limited the download of {url} (HTTP 429). Wait a few minutes and run again.")
-    if status >= 500:
-        return DownloadError(f"The server had a problem serving {url} (HTTP {status}). Try again later.")
-    return DownloadError(f"Download of {url} failed with HTTP {status}.")
 
 
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
@@ -591,180 +449,24 @@ class _AnyEvent:
 # ----------------------------------------------------------------------------- metadata
 
 
-@dataclass(frozen=True)
-class HubFile:
-    """A file in a Hugging Face repo, as the tree API lists it."""
-
-    path: str
-    size: int
-    sha256: str | None  # LFS files only
 
 
-def hf_list_files(repo_id: str, folder: str = "", repo_type: str = "dataset", revision: str = "main",
-                  timeout: float = 30, connect_timeout: float = CONNECT_TIMEOUT) -> list[HubFile]:
-    """List the files under ``folder`` (recursively) with the Hub API ``/api/{type}s/{repo}/tree/...``.
-
-    Follows the ``Link: <...>; rel="next"`` pagination the Hub uses for large folders.
-    """
-    import requests
-
-    check_hf_online(f"the file list of {repo_id}")
-    url: str | None = hf_api_url(repo_id, repo_type, "tree", revision) + (f"/{folder.strip('/')}" if folder else "")
-    params: dict[str, str] | None = {"recursive": "true"}
-    out: list[HubFile] = []
-    with _session() as sess:
-        while url:
-            try:
-                resp = sess.get(url, params=params, headers=hf_headers(), timeout=(connect_timeout, timeout))
-            except requests.exceptions.RequestException as exc:
-                raise _network_error(exc, url, timeout, connect_timeout) from exc
-            if resp.status_code == 404:
-                raise DownloadError(
-                    f"Not found at URL {resp.url} (HTTP 404): the repository {repo_id} or its folder "
-                    f"{folder!r} is gone or moved. Update easy-oww; check HF_ENDPOINT if you set one."
-                )
-            if resp.status_code >= 400:
-                raise _http_error(resp.status_code, resp.url)
-            try:
-                entries = resp.json()
-            except ValueError as exc:
-                raise DownloadError(f"The Hub answered {resp.url} with something that is not JSON.") from exc
-            for e in entries:
-                if e.get("type") != "file":
-                    continue
-                lfs = e.get("lfs") or {}
-                out.append(HubFile(path=e["path"], size=int(lfs.get("size", e.get("size", 0))),
-                                   sha256=lfs.get("oid")))
-            url = resp.links.get("next", {}).get("url")
-            params = None  # the next link carries its own query
-    return out
 
 
-def hf_file_info(repo_id: str, filename: str, repo_type: str = "dataset", revision: str = "main",
-                 timeout: float = 30, connect_timeout: float = CONNECT_TIMEOUT) -> tuple[int | None, str | None]:
-    """(size, sha256) of one Hub file from a HEAD on its resolve URL (sha256 for LFS files only)."""
-    import requests
-
-    check_hf_online(filename)
-    url = hf_url(repo_id, filename, repo_type=repo_type, revision=revision)
-    try:
-        resp = requests.head(url, headers={**hf_headers(), "Accept-Encoding": "identity"},
-                             allow_redirects=False, timeout=(connect_timeout, timeout))
-    except requests.exceptions.RequestException as exc:
-        raise _network_error(exc, url, timeout, connect_timeout) from exc
-    if resp.status_code >= 400:
-        raise _http_error(resp.status_code, url)
-    size = resp.headers.get("X-Linked-Size")
-    if size is None and not resp.is_redirect:
-        size = resp.headers.get("Content-Length")
-    etag = (resp.headers.get("X-Linked-Etag") or "").strip('"').removeprefix("W/").strip('"')
-    sha = etag.lower() if re.fullmatch(r"[0-9a-fA-F]{64}", etag) else None
-    return (int(size) if size and size.isdigit() else None), sha
 
 
 # ----------------------------------------------------------------------------- archives
 
 
-def _member_problem(name: str) -> str | None:
-    if not name or "\x00" in name:
-        return "an empty or invalid name"
-    norm = name.replace("\\", "/")
-    if norm.startswith("/") or re.match(r"^[A-Za-z]:", norm):
-        return "an absolute path"
-    if ".." in PurePosixPath(norm).parts:
-        return "a '..' path component"
-    return None
 
 
-def _inside(root: Path, candidate: Path) -> bool:
-    root = root.resolve()
-    cand = candidate.resolve()
-    return cand == root or root in cand.parents
 
 
-def _check_members(archive: Path, target: Path, members: list[tuple[str, str | None, bool]]) -> None:
-    """members: (name, link target or None, is_hardlink)."""
-    for name, link, hard in members:
-        problem = _member_problem(name)
-        dest = target / name.replace("\\", "/")
-        if problem is None and not _inside(target, dest):
-            problem = "a path outside the target folder"
-        if problem is None and link is not None:
-            link_norm = link.replace("\\", "/")
-            if link_norm.startswith("/") or re.match(r"^[A-Za-z]:", link_norm):
-                problem = f"a link to the absolute path {link!r}"
-            else:
-                base = target if hard else dest.parent
-                if not _inside(target, base / link_norm):
-                    problem = f"a link pointing outside the target folder ({link!r})"
-        if problem:
-            raise UnsafeArchiveError(
-                f"Refusing to extract {archive.name}: member {name!r} has {problem} and would be "
-                f"written outside {target}. The archive is corrupt or malicious; nothing was extracted. "
-                "Delete it and download it again from the original source."
-            )
 
 
-def safe_extract(archive: str | os.PathLike[str], target: str | os.PathLike[str],
-                 cancel: CancelToken | None = None) -> list[Path]:
-    """Extract a .zip or .tar[.gz|.bz2|.xz] into ``target``; refuse any member escaping it.
-
-    Every member is checked before anything is written (absolute paths, ``..``, links
-    pointing outside); tar extraction additionally uses Python's ``data`` filter.
-    """
-    archive = Path(archive)
-    target = Path(target)
-    target.mkdir(parents=True, exist_ok=True)
-    out: list[Path] = []
-    if zipfile.is_zipfile(archive):
-        with zipfile.ZipFile(archive) as zf:
-            infos = zf.infolist()
-            members = []
-            for info in infos:
-                mode = info.external_attr >> 16
-                link = zf.read(info).decode("utf-8", "replace") if stat.S_ISLNK(mode) else None
-                members.append((info.filename, link, False))
-            _check_members(archive, target, members)
-            for info in infos:
-                check_cancel(cancel)
-                out.append(Path(zf.extract(info, target)))
-        return out
-    try:
-        tf = tarfile.open(archive, "r:*")
-    except tarfile.TarError as exc:
-        raise EasyOWWError(
-            f"{archive} is not a readable .zip or .tar archive ({exc}). Delete it and download it again."
-        ) from exc
-    with tf:
-        tmembers = tf.getmembers()
-        _check_members(archive, target, [
-            (m.name, m.linkname if (m.issym() or m.islnk()) else None, m.islnk()) for m in tmembers
-        ])
-        for m in tmembers:
-            check_cancel(cancel)
-            try:
-                tf.extract(m, target, filter="data")
-            except tarfile.FilterError as exc:
-                raise UnsafeArchiveError(
-                    f"Refusing to extract {archive.name}: {exc}. The archive is corrupt or malicious."
-                ) from exc
-            out.append(target / m.name)
-    return out
 
 
 # ----------------------------------------------------------------------------- misc
-
-
-def remove_partials(folder: str | os.PathLike[str]) -> int:
-    """Delete leftover ``*.part`` files in ``folder`` (not recursive); return how many."""
-    n = 0
-    folder = Path(folder)
-    if folder.is_dir():
-        for p in folder.glob("*.part"):
-            with contextlib.suppress(OSError):
-                p.unlink()
-                n += 1
-    return n
 
 
 def copy_verified(src: Path, dest: Path, sha256: str | None = None,
@@ -777,11 +479,3 @@ def copy_verified(src: Path, dest: Path, sha256: str | None = None,
     with atomic_path(dest) as tmp:
         shutil.copyfile(src, tmp)
     return dest
-
-
-__all__: list[str] = [
-    "OFFLINE_HINT", "DownloadError", "OfflineError", "DiskSpaceError", "UnsafeArchiveError",
-    "RemoteFile", "HubFile", "download_file", "download_files", "safe_extract", "check_free_space",
-    "hf_endpoint", "hf_url", "hf_headers", "hf_offline", "check_hf_online", "hf_list_files",
-    "hf_file_info", "github_base", "human_size", "file_digest", "copy_verified", "remove_partials",
-]

@@ -139,7 +139,7 @@ def catalog_path(ws: Workspace) -> Path:
 
 
 def catalog_url() -> str:
-    from core.assets.downloads import hf_url
+    from core.assets.hub import hf_url
 
     return hf_url(PIPER_REPO, CATALOG_FILE, revision=CATALOG_REVISION)
 
@@ -150,22 +150,22 @@ def load_catalog(ws: Workspace, report: Reporter = null_report, refresh: bool = 
 
     Offline (or HF_HUB_OFFLINE=1) a cached copy is used, however old; without one, a clear error.
     """
-    from core.assets import downloads as dl
+    from core.assets import downloads, hub, net_errors
 
     cached = catalog_path(ws)
     fresh = cached.is_file() and (time.time() - cached.stat().st_mtime) < max_age
     if cached.is_file() and fresh and not refresh:
         return _read(cached)
     try:
-        dl.check_hf_online("the Piper voice catalog")
+        hub.check_hf_online("the Piper voice catalog")
         new = cached.with_name(cached.name + ".new")
         new.unlink(missing_ok=True)
-        dl.download_file(catalog_url(), new, report=report, headers=dl.hf_headers(), timeout=timeout,
+        downloads.download_file(catalog_url(), new, report=report, headers=hub.hf_headers(), timeout=timeout,
                          stage="voice catalog", description="Piper voice catalog")
         catalog = _read(new)  # parse before replacing a good cache
         os.replace(new, cached)
         return catalog
-    except dl.DownloadError as exc:
+    except net_errors.DownloadError as exc:
         if cached.is_file():
             warn(report, f"Using the cached voice catalog ({cached}); could not refresh it: {exc}")
             return _read(cached)
@@ -293,23 +293,23 @@ def is_installed(ws: Workspace, voice: Voice) -> bool:
 def install_voices(ws: Workspace, voices: list[Voice], report: Reporter = null_report,
                    cancel: CancelToken | None = None, timeout: float = 30) -> list[Path]:
     """Download each voice's .onnx and .onnx.json into ``ws.voices_dir`` (md5-verified); return model paths."""
-    from core.assets import downloads as dl
+    from core.assets import downloads, hub
 
     if not voices:
         return []
-    dl.check_hf_online("Piper voices")
-    headers = dl.hf_headers()
+    hub.check_hf_online("Piper voices")
+    headers = hub.hf_headers()
     files = []
     for v in voices:
         model, config = voice_paths(ws, v.key)
         for vf, dest in ((v.model_file, model), (v.config_file, config)):
-            files.append(dl.RemoteFile(url=dl.hf_url(PIPER_REPO, vf.path, revision=CATALOG_REVISION), dest=dest,
+            files.append(downloads.RemoteFile(url=hub.hf_url(PIPER_REPO, vf.path, revision=CATALOG_REVISION), dest=dest,
                                        size=vf.size_bytes or None, md5=vf.md5 or None, headers=headers))
     ws.voices_dir.mkdir(parents=True, exist_ok=True)
     names = ", ".join(v.key for v in voices)
     what = f"Piper voice {voices[0].key}" if len(voices) == 1 else f"{len(voices)} Piper voices"
     try:
-        dl.download_files(files, report, cancel, stage="voices", description=what, timeout=timeout)
+        downloads.download_files(files, report, cancel, stage="voices", description=what, timeout=timeout)
     except BaseException:
         for v in voices:  # never leave a config without its model (half a voice)
             model, config = voice_paths(ws, v.key)

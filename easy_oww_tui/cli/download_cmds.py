@@ -16,7 +16,7 @@ from easy_oww_tui.cli.common import (
 
 
 def _size(n: int | None) -> str:
-    from core.assets.downloads import human_size
+    from core.assets.net_errors import human_size
 
     return human_size(n)
 
@@ -113,7 +113,7 @@ def download_cmd(dataset_args: tuple[str, ...], required_only: bool, names: tupl
     With no DATASET: every dataset not installed yet (or only the required ones).
     """
     from core.assets import datasets as ds
-    from core.assets.downloads import human_size
+    from core.assets.net_errors import human_size
 
     ws = get_workspace(workspace)
     ws.ensure()
