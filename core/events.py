@@ -81,10 +81,6 @@ def null_report(event: Event) -> None:
     """A reporter that drops every event."""
 
 
-def new_cancel() -> CancelToken:
-    return threading.Event()
-
-
 def check_cancel(cancel: CancelToken | None) -> None:
     """Raise :class:`Cancelled` if the user asked to stop."""
     if cancel is not None and cancel.is_set():

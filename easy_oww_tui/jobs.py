@@ -216,7 +216,7 @@ def run_training_job(
         from core.pipeline.orchestrator import run_training
 
         return run_training(
-            project_path, workspace_root, resume=resume, force=force, verbose=False,
+            project_path, workspace_root, resume=resume, force=force,
             report=make_reporter(post, project), cancel=cancel,
         )
 

@@ -103,7 +103,7 @@ def test_onnx_and_tflite_paths_agree(tmp_path: Path, clips: dict[str, Path]) -> 
         head.net[-1].weight.mul_(20)  # spread the scores
     onnx_path = tmp_path / "rand.onnx"
     export_onnx(head, onnx_path)
-    tfl_path = export_tflite(head, tmp_path / "rand.tflite")
+    tfl_path = Path(export_tflite(head, tmp_path / "rand.tflite")["path"])
     scores: dict[str, list[float]] = {}
     for path in (onnx_path, tfl_path):
         ev: list = []

@@ -22,22 +22,19 @@ import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
+from core.audio.devices import DeviceError, _open_input, list_input_devices, resolve_input_device
 from core.audio.recording import (
     COUNTDOWN_STAGE,
     TAKE_STAGE,
-    DeviceError,
     RecordingSession,
-    _open_input,
     import_files,
-    list_input_devices,
     next_sample_path,
     prepare_sample,
-    resolve_input_device,
-    suggest_negative_phrases,
 )
 from core.audio.take_checks import check_take
 from core.errors import Cancelled, EasyOWWError
 from core.events import Level, Progress, StageFinished, StageStarted
+from core.pipeline.p1_clips.phrases import suggest_negative_phrases
 from core.project.config import TrainingConfig
 from core.project.workspace import resolve_workspace
 from tests.audio_device import (
@@ -482,7 +479,7 @@ class _BusySd:
 
 
 def test_busy_device_message():
-    from core.audio.recording import InputDevice
+    from core.audio.devices import InputDevice
 
     dev = InputDevice(3, "USB Mic", 1, 48000.0)
     with pytest.raises(DeviceError, match="'USB Mic' is busy.*--device"):

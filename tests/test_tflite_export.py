@@ -20,7 +20,6 @@ from core.pipeline.p5_export.tflite_export import (  # noqa: E402
     TFLiteExportError,
     TFLiteRunner,
     export_tflite,
-    export_tflite_verbose,
     onnx_scores,
     tflite_ops,
     verify_tflite,
@@ -112,7 +111,7 @@ def test_every_head_matches_torch(tmp_path: Path, spec) -> None:
     feats = _real_looking()
     rng = np.random.default_rng(3)
     random = (rng.standard_normal((16, 16, 96)) * 8).astype(np.float32)
-    info = export_tflite_verbose(model, tmp_path / "head.tflite", features=np.concatenate([feats, _saturating()]))
+    info = export_tflite(model, tmp_path / "head.tflite", features=np.concatenate([feats, _saturating()]))
     path = Path(info["path"])
     assert path.is_file() and not list(tmp_path.glob(".*.tmp*"))
     assert set(info["ops"]) == (DNN_OPS if kind is DNNHead else TEMPORAL_OPS)
@@ -129,7 +128,7 @@ def test_every_head_matches_torch(tmp_path: Path, spec) -> None:
 def test_dropout_is_ignored_and_training_mode_is_not_copied(tmp_path: Path) -> None:
     model = _head(TemporalHead, 32, 1)
     model.train()  # the export works on an eval copy; the caller's module keeps its mode
-    path = export_tflite(model, tmp_path / "t.tflite")
+    path = Path(export_tflite(model, tmp_path / "t.tflite")["path"])
     assert model.training
     _check_file(path, model.eval(), _real_looking(8))
 
@@ -147,7 +146,7 @@ def test_export_matches_torch_and_onnx(tmp_path: Path, kind: str) -> None:
     feats = _real_looking()
     onnx_path = _onnx(model, tmp_path / "head.onnx")
     t0 = time.perf_counter()
-    info = export_tflite_verbose(model, tmp_path / "head.tflite", features=feats, onnx_path=onnx_path)
+    info = export_tflite(model, tmp_path / "head.tflite", features=feats, onnx_path=onnx_path)
     print(f"\nbuild_head({kind}): write {info['convert_seconds']:.3f}s total {time.perf_counter() - t0:.2f}s "
           f"max diff torch {info['max_abs_diff']:.2e} onnx {info['max_abs_diff_onnx']:.2e} ops {info['ops']}")
     assert info["max_abs_diff"] <= 1e-4 and info["max_abs_diff_onnx"] <= 1e-4
@@ -164,7 +163,7 @@ def test_loads_in_home_assistant_runtime(tmp_path: Path, kind) -> None:
     if not lib.is_file():
         pytest.skip(f"pyopen_wakeword ships no {lib.name} for this platform")
     model = _head(kind, 64, 1, seed=3)
-    path = export_tflite(model, tmp_path / "ha.tflite")
+    path = Path(export_tflite(model, tmp_path / "ha.tflite")["path"])
     feats = _real_looking(4, seed=5)
     ow = pyoww.OpenWakeWord("ha", tflite_model=path, libtensorflowlite_c_path=lib)
     assert ow.interpreter and ow.model and ow.input_windows == 16
@@ -178,7 +177,7 @@ def test_loads_in_home_assistant_runtime(tmp_path: Path, kind) -> None:
 
 def test_mismatch_raises(tmp_path: Path) -> None:
     model = _head(DNNHead, 32, 1)
-    path = export_tflite(model, tmp_path / "m.tflite")
+    path = Path(export_tflite(model, tmp_path / "m.tflite")["path"])
     feats = _real_looking(4)
     with torch.no_grad():
         ref = model(torch.from_numpy(feats)).numpy()[:, 0]

@@ -14,6 +14,7 @@ from core.events import Metric, Progress, StageFinished, null_report
 from core.pipeline.p3_features.store import load_features
 from core.pipeline.p4_training import batches, checkpoints, loop, phase
 from core.pipeline.p4_training.heads import DNNHead, TemporalHead, build_head
+from core.project.config import TrainingConfig
 from tests.model_fixtures import featured_project, small_cfg
 
 
@@ -33,6 +34,20 @@ def test_heads_contract(kind):
     torch.testing.assert_close(y, torch.sigmoid(head.logits(x)))
     # rows are scored independently (no batch mixing in eval mode)
     torch.testing.assert_close(head(x[2:3]), y[2:3], atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("size,width,blocks", [("tiny", 32, 1), ("small", 128, 1), ("large", 512, 3)])
+def test_model_size_chooses_the_head_unless_layer_size_is_set(size, width, blocks):
+    def shape(head: torch.nn.Module) -> tuple[int, int]:
+        linears = [m for m in head.modules() if isinstance(m, torch.nn.Linear)]
+        return linears[0].out_features, len(linears) - 2  # first layer's width; hidden blocks between in and out
+
+    cfg = TrainingConfig(wake_word="hey jarvis", project_name="p", model_size=size)
+    assert cfg.layer_size == 0 and shape(build_head(cfg)) == (width, blocks)
+    cfg.layer_size, cfg.n_blocks = 48, 2  # explicit values win (configs written before model_size did anything)
+    assert shape(build_head(cfg)) == (48, 2)
+    cfg.layer_size = 4
+    assert any(e.startswith("layer_size:") for e in cfg.validate()[1])
 
 
 def test_dnn_head_is_openwakeword_shaped():

@@ -321,11 +321,6 @@ def install_voices(ws: Workspace, voices: list[Voice], report: Reporter = null_r
     return [voice_paths(ws, v.key)[0] for v in voices]
 
 
-def install_voice(ws: Workspace, voice: Voice, report: Reporter = null_report,
-                  cancel: CancelToken | None = None) -> Path:
-    return install_voices(ws, [voice], report, cancel)[0]
-
-
 def _installed_from_config(model: Path, config: Path, bundled: bool) -> InstalledVoice:
     try:
         cfg = json.loads(config.read_text(encoding="utf-8"))

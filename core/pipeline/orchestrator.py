@@ -179,7 +179,6 @@ def run_training(
     project_path: str | Path,
     workspace_path: str | Path | None = None,
     resume: bool = False,
-    verbose: bool = False,
     report: ev.Reporter = ev.null_report,
     cancel: threading.Event | None = None,
     force: bool = False,
@@ -196,18 +195,17 @@ def run_training(
     project_path = Path(project_path)
     ws = Workspace(Path(workspace_path)) if workspace_path else Workspace(project_path.parent.parent)
     project = Project(path=project_path, workspace=ws)
-    orchestrator = TrainingOrchestrator(project, report=report, cancel=cancel, verbose=verbose, device=device)
+    orchestrator = TrainingOrchestrator(project, report=report, cancel=cancel, device=device)
     return orchestrator.run(resume=resume, force=force, phases=phases)
 
 
 class TrainingOrchestrator:
     def __init__(self, project: Project, report: ev.Reporter = ev.null_report,
-                 cancel: threading.Event | None = None, verbose: bool = False, device: str | None = None) -> None:
+                 cancel: threading.Event | None = None, device: str | None = None) -> None:
         self.project = project
         self.device = device  # overrides cfg.device for this run (not saved; results do not depend on it)
         self.report = report
         self.cancel = cancel if cancel is not None else threading.Event()
-        self.verbose = verbose
 
     def run(self, resume: bool = False, force: bool = False, phases: list[str] | None = None) -> TrainingSummary:
         from core.project.locking import ProjectLock

@@ -31,8 +31,8 @@ _RANGES: dict[str, tuple[float, float]] = {
     "pitch_probability": (0.0, 1.0),
     "augmentations_per_clip": (0, 20),
     "min_voices": (1, 1000),
-    "layer_size": (8, 4096),
-    "n_blocks": (1, 16),
+    "layer_size": (0, 4096),
+    "n_blocks": (0, 16),
     "dropout": (0.0, 0.9),
     "label_smoothing": (0.0, 0.5),
     "target_false_accepts_per_hour": (0.0, 100.0),
@@ -47,6 +47,8 @@ _CHOICES: dict[str, tuple[Any, ...]] = {
     "model_size": ("tiny", "small", "medium", "large"),
     "device": ("auto", "cpu", "cuda"),
 }
+# model_size -> (layer_size, n_blocks) of the head, used where layer_size / n_blocks are 0 (the default).
+MODEL_SIZES: dict[str, tuple[int, int]] = {"tiny": (32, 1), "small": (128, 1), "medium": (256, 2), "large": (512, 3)}
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 MAX_NAME_LEN = 64
 MAX_PHRASINGS = 4
@@ -124,9 +126,9 @@ class TrainingConfig:
     voices: list[str] = field(default_factory=list)
     min_voices: int = 2
     model_type: str = "dnn"
-    model_size: str = "small"
-    layer_size: int = 128
-    n_blocks: int = 1
+    model_size: str = "small"  # the head's size: tiny, small, medium or large (MODEL_SIZES)
+    layer_size: int = 0  # 0: from model_size; set to override its width
+    n_blocks: int = 0  # 0: from model_size; set to override its depth
     ensemble_size: int = 3  # heads trained with different seeds, their logits averaged into one model
     dropout: float = 0.3
     label_smoothing: float = 0.1
@@ -164,6 +166,11 @@ class TrainingConfig:
             checkpoint_every=250,
         )
 
+    def head_size(self) -> tuple[int, int]:
+        """(layer_size, n_blocks) of the head: model_size's, unless layer_size / n_blocks are set."""
+        width, depth = MODEL_SIZES.get(self.model_size, MODEL_SIZES["small"])
+        return int(self.layer_size) or width, int(self.n_blocks) or depth
+
     # -------------------------------------------------------------- validation
     def validate(self) -> tuple[bool, list[str]]:
         """Check every value; return (ok, messages naming each bad key and what is allowed)."""
@@ -181,6 +188,8 @@ class TrainingConfig:
             if f.name in _CHOICES and value not in _CHOICES[f.name]:
                 allowed = ", ".join(repr(v) for v in _CHOICES[f.name])
                 errors.append(f"{f.name}: {value!r} is not allowed; use one of {allowed}.")
+        if isinstance(self.layer_size, int) and 0 < self.layer_size < 8:
+            errors.append(f"layer_size: {self.layer_size} is too small; use 0 (from model_size) or 8 to 4096.")
         if isinstance(self.wake_word, str) and not self.wake_word.strip():
             errors.append("wake_word: is empty; give the phrase to detect, e.g. 'hey jarvis'.")
         if isinstance(self.pronunciation, str) and self.pronunciation.strip() and not any(

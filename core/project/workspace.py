@@ -148,9 +148,6 @@ class Project:
     def load_config(self) -> TrainingConfig:
         return TrainingConfig.load(self.config_path)
 
-    def save_config(self, config: TrainingConfig) -> None:
-        config.save(self.config_path)
-
     def _sub(self, rel: str) -> Path:
         return self.path / rel
 

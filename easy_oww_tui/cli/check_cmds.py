@@ -67,8 +67,8 @@ def print_report(report) -> None:  # noqa: ANN001 - core.project.word_check.Phra
 
 def _preview(phrase: str, pronunciation: str, voices: int, play: bool, save_dir: Path | None,
              workspace: str | None) -> None:
+    from core.audio.devices import DeviceError, play_audio
     from core.audio.files import write_wav
-    from core.audio.recording import DeviceError, play_audio
     from core.audio.tts import PiperTTS
     from core.errors import EasyOWWError
     from core.project.word_check import preview

@@ -232,7 +232,7 @@ def _session_loop(session: Any, count: int, console: Any, keys: KeyReader, cance
                   meter: LevelMeter, suggestions: list[str]) -> None:
     from rich.markup import escape
 
-    from core.audio.recording import DeviceError
+    from core.audio.devices import DeviceError
     from core.errors import Cancelled, EasyOWWError
 
     while len(session.accepted) < count:
@@ -284,7 +284,8 @@ def _run_session(name: str | None, count: int, duration: float, device: str | No
         return
     if not name:
         raise click.UsageError("Give the project NAME (or --list-devices).")
-    from core.audio.recording import RecordingSession, suggest_negative_phrases
+    from core.audio.recording import RecordingSession
+    from core.pipeline.p1_clips.phrases import suggest_negative_phrases
 
     ws = get_workspace(workspace)
     project = ws.project(name)
@@ -321,7 +322,7 @@ def _run_session(name: str | None, count: int, duration: float, device: str | No
 
 
 def _print_devices(console: Any) -> None:
-    from core.audio.recording import list_input_devices
+    from core.audio.devices import list_input_devices
 
     devices = list_input_devices()
     console.print("Input devices (use the index or part of the name with --device):")

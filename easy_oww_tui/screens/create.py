@@ -141,7 +141,7 @@ class CreateProjectScreen(ModalScreen[object]):
 
     @work(thread=True, exclusive=True, group="word-listen", exit_on_error=False)
     def _listen(self, phrase: str, pronunciation: str) -> None:
-        from core.audio.recording import play_audio
+        from core.audio.devices import play_audio
         from core.audio.tts import PiperTTS
         from core.errors import EasyOWWError
         from core.project.word_check import preview

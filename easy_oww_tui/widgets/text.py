@@ -37,10 +37,6 @@ def fmt_float(value: float | None, digits: int = 2, none: str = "-") -> str:
     return none if value is None else f"{value:.{digits}f}"
 
 
-def fmt_count(n: int | None) -> str:
-    return "-" if n is None else f"{n:,}"
-
-
 def fmt_size(n_bytes: int | float | None) -> str:
     if not n_bytes:
         return "-"

@@ -343,3 +343,26 @@ def positive_text(wake_word: str, seed: int, index: int, pronunciation: str = ""
     form = forms[0] if len(forms) == 1 or rng.random() < 0.5 else forms[1 + int(rng.integers(len(forms) - 1))]
     variants = wake_word_variations(form)
     return variants[int(rng.integers(len(variants)))]
+
+
+GREETING_SWAPS = {"hey": ("hi", "say", "okay"), "hi": ("hey", "high"), "ok": ("okay", "hey"),
+                  "okay": ("ok", "hey"), "hello": ("yellow", "hey")}
+
+
+def suggest_negative_phrases(wake_word: str, limit: int = 8) -> list[str]:
+    """Near misses worth recording as negatives (`easy-oww record-negative`): parts of the phrase, another
+    greeting, similar-sounding phrases and the word in a sentence; never the wake word itself."""
+    words = words_of(wake_word)
+    if not words:
+        return []
+    target = " ".join(words)
+    swaps = [" ".join([g, *words[1:]]) for g in GREETING_SWAPS.get(words[0], ())] if len(words) > 1 else []
+    groups = [partial_phrases(wake_word)[:4], swaps[:2], near_miss_phrases(wake_word)[:4], context_phrases(wake_word)[:1]]
+    out: list[str] = []
+    for group in groups:
+        for p in group:
+            p = normalize_text(p) if p[:1].islower() else p
+            if p and normalize_text(p) != target and p not in out:
+                out.append(p)
+    return out[:limit]
+

@@ -114,10 +114,11 @@ def ensemble_spec(member: dict[str, Any], size: int) -> dict[str, Any]:
 
 def head_spec(cfg: TrainingConfig) -> dict[str, Any]:
     """What defines a head's shape (stored in checkpoints so a mismatch is caught)."""
+    layer_size, n_blocks = cfg.head_size()
     return {
         "model_type": cfg.model_type,
-        "layer_size": int(cfg.layer_size),
-        "n_blocks": int(cfg.n_blocks),
+        "layer_size": layer_size,
+        "n_blocks": n_blocks,
         "dropout": float(cfg.dropout),
     }
 

@@ -201,25 +201,15 @@ def export_tflite(
     cancel: threading.Event | None = None,
     features: np.ndarray | None = None,
     onnx_path: str | os.PathLike[str] | None = None,
-) -> Path:
+) -> dict[str, Any]:
     """Write a torch wake-word head ``(B,16,96)->(B,1)`` as a verified ``.tflite`` at ``path``.
 
     Only easy-oww's ``DNNHead`` and ``TemporalHead`` can be written. The file is written
     atomically and only kept if it loads with static shapes, builtin ops only, and scores
-    within 1e-3 of torch (and of ``onnx_path`` if given) on ``features`` plus random windows. Details are in :func:`export_tflite_verbose`.
+    within 1e-3 of torch (and of ``onnx_path`` if given) on ``features`` plus random windows.
+
+    Returns a JSON-able summary: path, seconds, max diffs, ops, sha256.
     """
-    return Path(export_tflite_verbose(model, path, report, cancel, features, onnx_path)["path"])
-
-
-def export_tflite_verbose(
-    model: Any,
-    path: str | os.PathLike[str],
-    report: Reporter | None = None,
-    cancel: threading.Event | None = None,
-    features: np.ndarray | None = None,
-    onnx_path: str | os.PathLike[str] | None = None,
-) -> dict[str, Any]:
-    """:func:`export_tflite`, returning a JSON-able summary (path, seconds, max diffs, ops, sha256)."""
     report = report or null_report
     target = Path(path)
     check_cancel(cancel)
@@ -310,7 +300,7 @@ def run_tflite_export(
         model = load_trained_model(project)
         onnx_path = project.model_path(cfg, ".onnx")
         out = project.model_path(cfg, ".tflite")
-        info = export_tflite_verbose(
+        info = export_tflite(
             model, out, report, cancel,
             features=_sample_project_features(project, cfg),
             onnx_path=onnx_path if onnx_path.is_file() else None,
