@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.assets import downloads, hub, net_errors
+from core.assets import checksums, downloads, hub, net_errors
 from core.errors import EasyOWWError
 from core.events import CancelToken, Reporter, log, null_report
 from core.fsutil import atomic_write_text
@@ -151,7 +151,7 @@ def _install_feature_models(ws: Workspace, report: Reporter, cancel: CancelToken
     bundled = bundled_feature_models_dir() if use_bundled else None
     if bundled is not None:
         for name, (sha, _) in FEATURE_MODELS.items():
-            downloads.copy_verified(bundled / name, target / name, sha256=sha, cancel=cancel)
+            checksums.copy_verified(bundled / name, target / name, sha256=sha, cancel=cancel)
         log(report, f"Copied the feature models from {bundled}", "feature_models")
         return {"source": "bundled", "files": len(FEATURE_MODELS)}
     files = [downloads.RemoteFile(url=f"{hub.github_base()}/{FEATURE_MODELS_RELEASE}/{name}", dest=target / name,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import threading
 import time
 from collections.abc import Iterable
@@ -20,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.assets.checksums import verify
 from core.assets.net_errors import (
     CONNECT_TIMEOUT,
     DownloadError,
@@ -43,52 +43,11 @@ from core.events import (
     null_report,
     warn,
 )
-from core.fsutil import file_digest
 
 CHUNK_SIZE = 64 * 1024  # also the most a dropped connection can lose
 
 
-
-
-
-
-
-
-
-
 # ----------------------------------------------------------------------------- helpers
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
@@ -300,29 +259,8 @@ def _fetch_to_part(
     if hasher_names:
         size = part.stat().st_size
         report(Progress(stage, size, total or size, message=f"checking {'/'.join(hasher_names)}"))
-    _verify(part, url, sha256=sha256, md5=md5, expected_size=expected_size or total,
+    verify(part, url, sha256=sha256, md5=md5, expected_size=expected_size or total,
             algorithms=hasher_names, cancel=cancel)
-
-
-def _verify(part: Path, url: str, *, sha256: str | None, md5: str | None, expected_size: int | None,
-            algorithms: list[str], cancel: CancelToken | None) -> None:
-    size = part.stat().st_size
-    if expected_size is not None and size != expected_size:
-        part.unlink(missing_ok=True)
-        raise DownloadError(
-            f"The download of {url} has {size} bytes but {expected_size} were expected; the partial "
-            "file was deleted. Run the command again."
-        )
-    for name in algorithms:
-        want = (sha256 if name == "sha256" else md5 or "").lower()
-        got = file_digest(part, name, cancel)
-        if got != want:
-            part.unlink(missing_ok=True)
-            raise DownloadError(
-                f"Checksum mismatch for {part.name.removesuffix('.part')} from {url}: expected {name} "
-                f"{want}, got {got}. The damaged file was deleted; run the command again. If it keeps "
-                "happening, the source changed or a proxy alters downloads."
-            )
 
 
 # ----------------------------------------------------------------------------- many files
@@ -449,33 +387,7 @@ class _AnyEvent:
 # ----------------------------------------------------------------------------- metadata
 
 
-
-
-
-
-
-
 # ----------------------------------------------------------------------------- archives
 
 
-
-
-
-
-
-
-
-
 # ----------------------------------------------------------------------------- misc
-
-
-def copy_verified(src: Path, dest: Path, sha256: str | None = None,
-                  cancel: CancelToken | None = None) -> Path:
-    """Copy a local file atomically (e.g. a bundled model) after checking its sha256."""
-    from core.fsutil import atomic_path
-
-    if sha256 and file_digest(src, "sha256", cancel) != sha256.lower():
-        raise DownloadError(f"{src} does not match its expected sha256; reinstall the package that ships it.")
-    with atomic_path(dest) as tmp:
-        shutil.copyfile(src, tmp)
-    return dest
