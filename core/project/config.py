@@ -166,6 +166,12 @@ class TrainingConfig:
             checkpoint_every=250,
         )
 
+    def set_samples(self, total: int) -> None:
+        """``total`` positives: the real recordings asked for (at most ``total``), synthetic ones for the rest."""
+        self.target_samples = int(total)
+        self.real_samples = max(0, min(self.real_samples, self.target_samples))
+        self.synthetic_samples = max(0, self.target_samples - self.real_samples)
+
     def head_size(self) -> tuple[int, int]:
         """(layer_size, n_blocks) of the head: model_size's, unless layer_size / n_blocks are set."""
         width, depth = MODEL_SIZES.get(self.model_size, MODEL_SIZES["small"])

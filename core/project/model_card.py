@@ -263,6 +263,40 @@ def saved_threshold(data: dict[str, Any]) -> float | None:
     return None
 
 
+def read_card(path: Path) -> dict[str, Any]:
+    """``models/<name>.json`` as a dict; {} when it is missing, unreadable or not a mapping."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def trained_model(project: Any, cfg: Any) -> Path | None:
+    """The project's model file (.onnx, else the .tflite), or None before training."""
+    return next((p for p in (project.model_path(cfg, s) for s in (".onnx", ".tflite")) if p.is_file()), None)
+
+
+def usage_summary(model: str, threshold: float | None) -> str:
+    """One line on how to use a model (the app's dashboard and Test screen)."""
+    thr = f"{threshold:.2f}" if threshold is not None else "0.5"
+    return (f"Use it: openwakeword.Model(wakeword_models=[\"{model}\"], inference_framework=\"onnx\"); "
+            f"a score above {thr} is a detection. Home Assistant: copy the model to /share/openwakeword.")
+
+
+def usage_python(model: Path, threshold: float | None, melspec: Path, embedding: Path, project: str) -> str:
+    """How to use a model from Python, live and in Home Assistant (the CLI's train summary)."""
+    return ("Use it (Python):\n"
+            "  from openwakeword.model import Model\n"
+            f"  m = Model(wakeword_models=[\"{model}\"], inference_framework=\"onnx\",\n"
+            f"            melspec_model_path=\"{melspec}\",\n"
+            f"            embedding_model_path=\"{embedding}\")\n"
+            f"  score = m.predict(frame_int16_1280)[\"{Path(model).stem}\"]  "
+            f"# wake word when >= {threshold or 0.5:.2f}\n"
+            f"Live test: easy-oww test {project}    Home Assistant: easy-oww export {project} "
+            "--format tflite, then copy the .tflite to /share/openwakeword")
+
+
 def write_model_card(
     project: Any, cfg: Any, eval_result: dict[str, Any], training_summary: dict[str, Any],
     household: dict[str, Any] | None = None,

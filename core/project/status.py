@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from core.errors import EasyOWWError
+from core.project.model_card import read_card
 from core.project.workspace import Project
 
 
@@ -46,17 +47,16 @@ def project_summary(project: Project) -> ProjectSummary:
     card = project.model_path(cfg, ".json")
     recall = fa = thr = None
     speakers: tuple[tuple[str, int, int], ...] = ()
-    if card.is_file():
-        try:
-            data = json.loads(card.read_text())
-            metrics = data.get("metrics", {})
-            recall = metrics.get("recall")
-            fa = metrics.get("false_accepts_per_hour")
-            thr = data.get("threshold")
-            rows = ((data.get("card") or {}).get("household") or {}).get("speakers") or []
-            speakers = tuple((str(r["speaker"]), int(r["hits"]), int(r["tries"])) for r in rows)
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            pass
+    data = read_card(card)
+    metrics = data.get("metrics") if isinstance(data.get("metrics"), dict) else {}
+    recall = metrics.get("recall")
+    fa = metrics.get("false_accepts_per_hour")
+    thr = data.get("threshold")
+    try:
+        rows = ((data.get("card") or {}).get("household") or {}).get("speakers") or []
+        speakers = tuple((str(r["speaker"]), int(r["hits"]), int(r["tries"])) for r in rows)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        pass
     return ProjectSummary(
         name=project.name,
         wake_word=cfg.wake_word if cfg else "?",
@@ -73,3 +73,27 @@ def project_summary(project: Project) -> ProjectSummary:
         config_error=error,
         speakers=speakers,
     )
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """What a project still needs before training: voices and datasets (the app's project view)."""
+
+    voices: tuple[str, ...]  # installed Piper voices
+    missing_voices: tuple[str, ...]  # named in the config but not installed
+    datasets_installed: int
+    datasets_total: int
+    datasets_recommended: tuple[str, ...]  # required ones not installed yet
+
+
+def readiness(ws: Any, cfg: Any | None) -> Readiness:
+    """Voices and datasets for ``cfg`` (None: a project whose config cannot be read)."""
+    from core.assets.datasets import dataset_status
+    from core.assets.voice_catalog import list_installed_voices
+
+    voices = tuple(v.key for v in list_installed_voices(ws))
+    chosen = (cfg.voices if cfg else []) or []
+    rows = dataset_status(ws)
+    return Readiness(voices, tuple(v for v in chosen if v not in voices), sum(r.installed for r in rows), len(rows),
+                     tuple(r.name for r in rows if r.required and not r.installed))
+

@@ -7,7 +7,6 @@ Heavy modules (numpy, sounddevice, onnxruntime) are imported only when it runs.
 
 from __future__ import annotations
 
-import json
 import os
 import select
 import sys
@@ -23,24 +22,15 @@ METER_LOW_DB = -60.0
 METER_WIDTH = 30
 
 
-def saved_threshold(model_json: Path) -> float | None:
-    """The threshold the evaluation chose (``models/<name>.json``), or None."""
-    from core.project.model_card import saved_threshold as from_card
-
-    try:
-        data = json.loads(model_json.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return from_card(data) if isinstance(data, dict) else None
 
 
 def _default_model(project: Any, cfg: Any) -> Path:
     from core.errors import EasyOWWError
+    from core.project.model_card import trained_model
 
-    for suffix in (".onnx", ".tflite"):
-        path = project.model_path(cfg, suffix)
-        if path.is_file():
-            return path
+    path = trained_model(project, cfg)
+    if path is not None:
+        return path
     raise EasyOWWError(
         f"{project.name} has no trained model yet ({project.model_path(cfg)}). "
         f"Train it first: easy-oww train {project.name} (or pass --model PATH)."
@@ -160,7 +150,9 @@ def test_cmd(name: str, duration: float, threshold: float | None, device: str | 
     path = Path(model_path) if model_path else _default_model(project, cfg)
     console = make_console(highlight=False)
     if threshold is None:
-        threshold = saved_threshold(project.model_path(cfg, ".json"))
+        from core.project.model_card import read_card, saved_threshold
+
+        threshold = saved_threshold(read_card(project.model_path(cfg, ".json")))
         if threshold is None:
             threshold = 0.5
             console.print("[dim]No evaluated threshold saved for this project; using 0.5.[/]")

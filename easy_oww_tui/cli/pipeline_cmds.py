@@ -64,20 +64,12 @@ def _print_summary(summary, workspace_root: Path) -> None:
         for line in summary.statement:
             console.print(("[yellow]" if line.startswith("WARNING") else "") + escape(line))
         from core.assets.feature_models import feature_models_for
+        from core.project.model_card import usage_python
         from core.project.workspace import Workspace
 
         fm = feature_models_for(Workspace(workspace_root))
-        console.print(
-            "Use it (Python):\n"
-            "  from openwakeword.model import Model\n"
-            f"  m = Model(wakeword_models=[\"{summary.model_path}\"], inference_framework=\"onnx\",\n"
-            f"            melspec_model_path=\"{fm.melspec}\",\n"
-            f"            embedding_model_path=\"{fm.embedding}\")\n"
-            f"  score = m.predict(frame_int16_1280)[\"{summary.model_path.stem}\"]  "
-            f"# wake word when >= {summary.threshold or 0.5:.2f}\n"
-            f"Live test: easy-oww test {summary.project}    Home Assistant: easy-oww export {summary.project} "
-            "--format tflite, then copy the .tflite to /share/openwakeword"
-        )
+        console.print(usage_python(summary.model_path, summary.threshold, fm.melspec, fm.embedding,
+                                   summary.project))
 
 
 def _run(name: str, workspace: str | None, resume: bool, force: bool, verbose: bool,
@@ -200,7 +192,7 @@ def eval_cmd(name: str, model_path: str | None, workspace: str | None) -> None:
 def export_cmd(name: str, fmt: str, workspace: str | None) -> None:
     """Export NAME's trained model: ONNX (verified in the openWakeWord pipeline) and/or TFLite (Home Assistant)."""
     from core.pipeline.p5_export.phase import run_export_phase
-    from core.project.model_card import write_model_card
+    from core.project.model_card import read_card, write_model_card
 
     ws = get_workspace(workspace)
     project = ws.project(name)
@@ -217,9 +209,7 @@ def export_cmd(name: str, fmt: str, workspace: str | None) -> None:
             written.append(str(project.model_path(cfg, ".tflite")))
     card = project.model_path(cfg, ".json")
     if card.is_file():
-        import json
-
-        write_model_card(project, cfg, json.loads(card.read_text()), {})
+        write_model_card(project, cfg, read_card(card), {})
     for path in written:
         click.secho(f"Exported: {path}", fg="green")
 

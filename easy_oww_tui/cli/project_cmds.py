@@ -42,9 +42,7 @@ def create_cmd(name: str, wake_word: str | None, pronunciation: str | None, phra
         steps = click.prompt("Training steps", default=10000, type=int)
     cfg = (TrainingConfig.quick if preset == "quick" else TrainingConfig.create_default)(name, wake_word)
     if samples is not None:
-        cfg.target_samples = samples
-        cfg.real_samples = min(cfg.real_samples, samples)
-        cfg.synthetic_samples = samples - cfg.real_samples
+        cfg.set_samples(samples)
     if steps is not None:
         cfg.max_steps = steps
     if pronunciation:

@@ -217,9 +217,7 @@ class CreateProjectScreen(ModalScreen[object]):
         cfg = TrainingConfig.create_default(name, wake)
         cfg.pronunciation = self.value("pronunciation")
         samples = numbers["samples"]
-        cfg.target_samples = samples
-        cfg.real_samples = max(0, min(cfg.real_samples, samples))
-        cfg.synthetic_samples = max(0, samples - cfg.real_samples)
+        cfg.set_samples(samples)
         cfg.max_steps = numbers["steps"]
         cfg.voices = [v.strip() for v in self.value("voices").split(",") if v.strip()]
         ok, messages = cfg.validate()

@@ -23,12 +23,6 @@ if TYPE_CHECKING:
 LOG_STYLES = {"warning": "yellow", "error": "bold red", "info": ""}
 
 
-def usage_text(model_rel: str, threshold: float | None) -> str:
-    thr = fmt_float(threshold) if threshold is not None else "0.5"
-    return (
-        f"Use it: openwakeword.Model(wakeword_models=[\"{model_rel}\"], inference_framework=\"onnx\"); "
-        f"a score above {thr} is a detection. Home Assistant: copy the model to /share/openwakeword."
-    )
 
 
 class DashboardScreen(Screen[None]):

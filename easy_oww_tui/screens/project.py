@@ -66,7 +66,7 @@ class ProjectScreen(Screen[None]):
 
     def refresh_view(self) -> None:
         from core.errors import EasyOWWError
-        from core.project.status import project_summary
+        from core.project.status import project_summary, readiness
 
         ws = self.app.workspace
         try:
@@ -93,12 +93,8 @@ class ProjectScreen(Screen[None]):
             + (f" of {want_real} wanted" if want_real else "")
             + f", {s.negative_recordings} negative. Optional: makes it fit your voice.",
         ])))
-        from core.assets.datasets import dataset_status
-        from core.assets.voice_catalog import list_installed_voices
-
-        voices = [v.key for v in list_installed_voices(ws)]
-        chosen = (cfg.voices if cfg else []) or []
-        missing = [v for v in chosen if v not in voices]
+        ready = readiness(ws, cfg)
+        voices, missing, chosen = ready.voices, ready.missing_voices, (cfg.voices if cfg else []) or []
         vmark = BAD if missing or not voices else OK
         vline = f"{len(voices)} Piper voice{'s' if len(voices) != 1 else ''} installed"
         vline += f" ({', '.join(voices[:2])}{', …' if len(voices) > 2 else ''})" if voices else ""
@@ -107,11 +103,9 @@ class ProjectScreen(Screen[None]):
         if missing:
             vlines.append(f"Missing: {', '.join(missing)} — press v to download.")
         steps.append(("voices", step_prompt(2, "v", "Voices for synthetic clips", vmark, vlines)))
-        rows = dataset_status(ws)
-        required_missing = [r.name for r in rows if r.required and not r.installed]
-        have = sum(r.installed for r in rows)
+        have, required_missing = ready.datasets_installed, ready.datasets_recommended
         dmark = TODO if required_missing else (OK if have else OPTIONAL)
-        dline = f"{have} of {len(rows)} installed."
+        dline = f"{have} of {ready.datasets_total} installed."
         dline += (f" Recommended: {', '.join(required_missing)}." if required_missing
                   else " Optional (offline: simulated rooms, noise).")
         steps.append(("datasets", step_prompt(3, "d", "Datasets (noise, rooms, negatives)", dmark, [dline])))

@@ -22,9 +22,9 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
+from core.project.model_card import read_card, saved_threshold, trained_model, usage_summary
 from easy_oww_tui.jobs import make_live_reporter
 from easy_oww_tui.messages import JobDone, JobMessage, LiveScore, WakeWordDetected
-from easy_oww_tui.screens.dashboard import usage_text
 from easy_oww_tui.widgets.meters import LevelMeter, ScoreBar
 from easy_oww_tui.widgets.text import display_path
 
@@ -46,13 +46,6 @@ def _fmt(value: Any) -> str:
     return json.dumps(value, default=str)[:60]
 
 
-def read_card(path: Path) -> dict[str, Any]:
-    """The model card (``models/<name>.json``) as a dict; {} when missing or unreadable."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 class TestScreen(Screen[None]):
@@ -125,16 +118,13 @@ class TestScreen(Screen[None]):
             cfg = project.load_config()
             self.wake_word = cfg.wake_word
             card = read_card(project.model_path(cfg, ".json"))
-            own = [project.model_path(cfg, s) for s in (".onnx", ".tflite")]
-            self.model = self.explicit_model or next((p for p in own if p.is_file()), own[0])
+            self.model = self.explicit_model or trained_model(project, cfg) or project.model_path(cfg, ".onnx")
             if not self.model.is_file():
                 self.problem = (f"No model yet: {display_path(self.model, ws.root)}. Train it first: "
                                 "press t in the project view, then s.")
         except Exception as exc:  # a broken project: say why, keep the screen usable
             self.problem = self.app.scrub(str(exc))
             self.model = self.explicit_model
-        from core.project.model_card import saved_threshold
-
         saved = saved_threshold(card)
         self.threshold = self.explicit_threshold or saved or DEFAULT_THRESHOLD
         self.query_one("#test-score", ScoreBar).threshold = self.threshold
@@ -151,7 +141,7 @@ class TestScreen(Screen[None]):
         if isinstance(metrics, dict):
             second += [f"{escape(str(k))} {escape(_fmt(v))}" for k, v in list(metrics.items())[:6]]
         heading.update(f"[b]Model[/b] {escape(rel)}\n" + " · ".join(second))
-        self.query_one("#test-usage", Static).update(escape(usage_text(rel, saved)))
+        self.query_one("#test-usage", Static).update(escape(usage_summary(rel, saved)))
 
     # ------------------------------------------------------------------ drawing
     def status(self, markup: str) -> None:
