@@ -1,15 +1,15 @@
 """The full-screen easy-oww app: projects, a project's steps, the training dashboard, downloads.
 
-The App owns the long jobs (thread workers) and their :class:`~easy_oww_tui.jobs.JobState`, so a
-job keeps running and reporting when the user leaves its dashboard. The core's events arrive as
-typed messages (:mod:`easy_oww_tui.messages`); the App folds them into the job state and tells the
-screens showing that project.
+The App owns the long jobs' thread workers, so a job keeps running and reporting when the user leaves its
+dashboard; their state lives in a :class:`~easy_oww_tui.job_manager.JobManager`. The core's events arrive as
+typed messages (:mod:`easy_oww_tui.messages`); the App folds them into the job state and posts a
+:class:`~easy_oww_tui.messages.JobStateChanged` to the screens, which handle it with ``@on``.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
@@ -20,14 +20,9 @@ from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.screen import Screen
 
-from easy_oww_tui.jobs import (
-    PHASES,
-    JobState,
-    prepare_child_processes,
-    run_callable_job,
-    run_training_job,
-)
-from easy_oww_tui.messages import JobDone, JobMessage, PhaseFinished, PhaseStarted
+from easy_oww_tui.job_manager import JobManager
+from easy_oww_tui.jobs import JobKind, JobState, prepare_child_processes, run_callable_job, run_training_job
+from easy_oww_tui.messages import JobDone, JobMessage, JobStateChanged, PhaseFinished, PhaseStarted
 from easy_oww_tui.widgets.text import scrub
 
 Command = tuple[str, Callable[[], Any], str]
@@ -99,9 +94,12 @@ class EasyOWWApp(App[None]):
             self.animation_level = "none"
         self.workspace_label = workspace_label or ("<workspace>" if self.deterministic
                                                    else scrub(str(self.workspace.root), Path("/nonexistent")))
-        self.jobs: dict[str, JobState] = {}
-        self._cancels: dict[str, threading.Event] = {}
+        self.job_manager = JobManager(self.workspace)
         self._quitting = False
+
+    @property
+    def jobs(self) -> dict[str, JobState]:
+        return self.job_manager.jobs
 
     # ------------------------------------------------------------------ basics
     def on_mount(self) -> None:
@@ -231,7 +229,7 @@ class EasyOWWApp(App[None]):
             except (EasyOWWError, OSError) as exc:
                 self.show_error("Could not delete the project", str(exc))
                 return
-            self.jobs.pop(name, None)
+            self.job_manager.forget(name)
             self._refresh_projects()
 
         self.push_screen(ConfirmScreen(
@@ -241,36 +239,14 @@ class EasyOWWApp(App[None]):
 
     # ------------------------------------------------------------------ jobs
     def is_running(self, name: str) -> bool:
-        job = self.jobs.get(name)
-        return job is not None and job.running
+        return self.job_manager.is_running(name)
 
     def running_jobs(self) -> list[JobState]:
-        return [j for j in self.jobs.values() if j.running]
+        return self.job_manager.running()
 
     def job_state(self, name: str) -> JobState:
         """The current job's state, else the last one, else what the project folder says."""
-        job = self.jobs.get(name)
-        if job is not None:
-            return job
-        return self.idle_state(name)
-
-    def idle_state(self, name: str) -> JobState:
-        state = JobState.fresh(name, phases=PHASES)
-        try:
-            from core.pipeline.orchestrator import ProjectState, phase_fingerprint
-
-            project = self.workspace.project(name)
-            cfg = project.load_config()
-            disk = ProjectState(project.state_path)
-            for phase in PHASES:
-                if disk.is_done(phase, phase_fingerprint(cfg, phase)):
-                    state.phases[phase].status = "done"
-                    state.phases[phase].seconds = disk.seconds(phase)
-                else:
-                    break
-        except Exception:
-            pass
-        return state
+        return self.job_manager.state(name)
 
     def start_training(self, name: str, resume: bool = False, force: bool = False) -> bool:
         """Start (or resume) training ``name`` in a thread worker; False if it cannot start now."""
@@ -284,11 +260,7 @@ class EasyOWWApp(App[None]):
         except EasyOWWError as exc:
             self.show_error("Cannot train", str(exc))
             return False
-        job = JobState.fresh(name, phases=list(PHASES))
-        job.running = True
-        self.jobs[name] = job
-        cancel = threading.Event()
-        self._cancels[name] = cancel
+        cancel = self.job_manager.begin(name)
         self._notify_screens(name, None)
         prepare_child_processes()
         self._training_worker(name, project.path, self.workspace.root, cancel, resume, force)
@@ -310,11 +282,7 @@ class EasyOWWApp(App[None]):
         if self.is_running(key):
             self.notify("Wait for the running job to finish (or cancel it).", severity="warning")
             return False
-        job = JobState.fresh(key, kind=kind, phases=phases or [])
-        job.running = True
-        self.jobs[key] = job
-        cancel = threading.Event()
-        self._cancels[key] = cancel
+        cancel = self.job_manager.begin(key, kind, phases or [])
         prepare_child_processes()
         self._notify_screens(key, None)
         self._callable_worker(key, kind, fn, cancel)
@@ -332,20 +300,15 @@ class EasyOWWApp(App[None]):
             lambda yes: self.start_training(name, force=True) if yes else None)
 
     def cancel_job(self, name: str) -> None:
-        job = self.jobs.get(name)
-        if job is None or not job.running:
+        if not self.job_manager.cancel(name):
             self.notify("Nothing is running.", severity="information")
             return
-        job.cancel_requested = True
-        self._cancels[name].set()
         self._notify_screens(name, None)
 
     @on(JobMessage)
     def _job_message(self, msg: JobMessage) -> None:
-        job = self.jobs.get(msg.project)
-        if job is None:
+        if self.job_manager.apply(msg) is None:
             return
-        job.apply(msg)
         self._notify_screens(msg.project, msg)
         if isinstance(msg, PhaseStarted | PhaseFinished):
             self._refresh_projects()
@@ -355,18 +318,18 @@ class EasyOWWApp(App[None]):
             self._job_done(msg)
 
     def _job_done(self, msg: JobDone) -> None:
-        self._cancels.pop(msg.project, None)
+        self.job_manager.finished(msg.project)
         self._refresh_projects()
         if self._quitting:
             if not self.running_jobs():
                 self.exit()
             return
-        if msg.kind.startswith("record"):
+        kind = JobKind.of(msg.kind)
+        if kind in (JobKind.RECORD, JobKind.LIVE_TEST):
             if msg.outcome == "failed":
-                title = "Microphone problem" if msg.kind.endswith("live-test") else "Recording problem"
-                self.show_error(title, msg.error)
+                self.show_error("Microphone problem" if kind is JobKind.LIVE_TEST else "Recording problem", msg.error)
             return
-        what = "Download" if msg.kind.startswith("download") else "Training"
+        what = "Download" if kind is JobKind.DOWNLOAD else "Training"
         if msg.outcome == "failed":
             self.show_error(f"{what} failed: {msg.project.lstrip('@')}", msg.error)
         elif msg.outcome == "cancelled":
@@ -375,17 +338,9 @@ class EasyOWWApp(App[None]):
             self.notify(f"{what} of {msg.project.lstrip('@')} finished.")
 
     def _notify_screens(self, name: str, msg: JobMessage | None) -> None:
-        for screen in self._screens_for(name):
-            if msg is None:
-                screen.redraw_all()  # type: ignore[attr-defined]
-            else:
-                screen.job_updated(msg)  # type: ignore[attr-defined]
-
-    def _screens_for(self, name: str) -> Iterator[Screen[Any]]:
+        """Tell every open screen that job ``name`` changed (each screen handles the jobs it shows)."""
         for screen in self.screen_stack:
-            key = getattr(screen, "job_key", None) or getattr(screen, "project_name", None)
-            if key == name and hasattr(screen, "job_updated"):
-                yield screen
+            screen.post_message(JobStateChanged(name, msg))
 
     # ------------------------------------------------------------------ quitting
     async def action_quit(self) -> None:
@@ -401,16 +356,12 @@ class EasyOWWApp(App[None]):
             if not yes:
                 return
             self._quitting = True
-            for job in running:
-                job.cancel_requested = True
-                event = self._cancels.get(job.project)
-                if event is not None:
-                    event.set()
+            self.job_manager.cancel_all()
             self.push_screen(StoppingScreen(names))
             if not self.running_jobs():
                 self.exit()
 
-        training = any(not (j.kind.startswith("record") or j.kind.startswith("download")) for j in running)
+        training = any(JobKind.of(j.kind) is JobKind.TRAINING for j in running)
         title = "Quit while training?" if training else "Quit while a job is running?"
         resume = "; resume later with r on its dashboard" if training else ""
         self.push_screen(ConfirmScreen(

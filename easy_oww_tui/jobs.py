@@ -13,6 +13,7 @@ import traceback
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,23 @@ DOWNLOADS_KEY = "@downloads"
 Post = Callable[[Message], Any]
 
 
+
+class JobKind(StrEnum):
+    """What a job does; a job's ``kind`` is ``<JobKind>`` or ``<JobKind>:<detail>`` ("download:catalog")."""
+
+    TRAINING = "training"
+    DOWNLOAD = "download"
+    RECORD = "record"
+    LIVE_TEST = "live-test"
+
+    @classmethod
+    def of(cls, kind: str) -> JobKind:
+        """The kind named by ``kind`` (its part before ":")."""
+        return cls(kind.split(":", 1)[0])
+
+    def detail(self, what: str) -> str:
+        return f"{self.value}:{what}"
+
 @dataclass
 class PhaseState:
     name: str
@@ -53,7 +71,7 @@ class JobState:
     """Everything a dashboard shows about one project's job; survives leaving the screen."""
 
     project: str
-    kind: str = "training"
+    kind: str = JobKind.TRAINING
     phases: dict[str, PhaseState] = field(default_factory=dict)
     metrics: dict[str, list[float]] = field(default_factory=dict)
     log: deque[tuple[str, str, str]] = field(default_factory=lambda: deque(maxlen=2000))
@@ -66,7 +84,7 @@ class JobState:
     cancel_requested: bool = False
 
     @classmethod
-    def fresh(cls, project: str, kind: str = "training", phases: list[str] | None = None) -> JobState:
+    def fresh(cls, project: str, kind: str = JobKind.TRAINING, phases: list[str] | None = None) -> JobState:
         names = PHASES if phases is None else phases
         return cls(project=project, kind=kind, phases={p: PhaseState(p) for p in names})
 
@@ -78,7 +96,7 @@ class JobState:
     def apply(self, msg: JobMessage) -> None:
         """Fold one message into the state."""
         stage = getattr(msg, "stage", None)
-        if (self.kind == "training" and stage and stage not in PHASES
+        if (self.kind == JobKind.TRAINING and stage and stage not in PHASES
                 and isinstance(msg, PhaseStarted | PhaseProgress | PhaseFinished)):
             # steps after the six phases (the TFLite copy): a log line, not a phase row
             if isinstance(msg, PhaseFinished):
@@ -220,7 +238,7 @@ def run_training_job(
             report=make_reporter(post, project), cancel=cancel,
         )
 
-    _run(post, project, "training", go)
+    _run(post, project, JobKind.TRAINING, go)
 
 
 def run_callable_job(post: Post, key: str, kind: str, fn: Callable[[Any, Any], Any], cancel: Any) -> None:

@@ -128,9 +128,12 @@ class JobDone(JobMessage):
 
 
 class JobStateChanged(Message):
-    """Posted by the App to screens after it updated a job's state (screens refresh from it)."""
+    """Posted by the App to each open screen after job ``project`` changed; ``source`` is the worker's message
+    (None: the job started or was asked to stop). Screens handle it with ``@on`` for the job they show."""
 
-    def __init__(self, project: str, source: JobMessage) -> None:
+    bubble = False
+
+    def __init__(self, project: str, source: JobMessage | None) -> None:
         super().__init__()
         self.project = project
         self.source = source

@@ -9,11 +9,11 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
 from textual.widgets import Footer, Header, ProgressBar, RichLog, Static
 
 from easy_oww_tui.jobs import METRICS, JobState
 from easy_oww_tui.messages import JobDone, JobLog, JobMessage, MetricReported, PhaseProgress
+from easy_oww_tui.screens.job_screen import JobScreen
 from easy_oww_tui.widgets.phases import PHASE_LABELS, MetricRow, PhaseList
 from easy_oww_tui.widgets.text import display_path, fmt_float
 
@@ -25,7 +25,7 @@ LOG_STYLES = {"warning": "yellow", "error": "bold red", "info": ""}
 
 
 
-class DashboardScreen(Screen[None]):
+class DashboardScreen(JobScreen):
     app: AppServices
     BINDINGS = [
         Binding("s", "start", "Start"),
@@ -38,6 +38,7 @@ class DashboardScreen(Screen[None]):
     def __init__(self, project_name: str) -> None:
         super().__init__()
         self.project_name = project_name
+        self.job_key = project_name
         self._log_lines = 0
 
     def compose(self) -> ComposeResult:
@@ -162,7 +163,6 @@ class DashboardScreen(Screen[None]):
 
     # ------------------------------------------------------------------ updates
     def job_updated(self, msg: JobMessage) -> None:
-        """Called by the App after it folded ``msg`` into the job state."""
         job = self.job
         if isinstance(msg, JobLog):
             if self._log_lines == 0:

@@ -10,7 +10,6 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
 from textual.widgets import (
     DataTable,
     Footer,
@@ -22,8 +21,9 @@ from textual.widgets import (
     TabPane,
 )
 
-from easy_oww_tui.jobs import DOWNLOADS_KEY, JobState
+from easy_oww_tui.jobs import DOWNLOADS_KEY, JobKind, JobState
 from easy_oww_tui.messages import JobMessage
+from easy_oww_tui.screens.job_screen import JobScreen
 from easy_oww_tui.widgets.text import fmt_size
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ OFFLINE = (
 )
 
 
-class DownloadsScreen(Screen[None]):
+class DownloadsScreen(JobScreen):
     app: AppServices
     job_key = DOWNLOADS_KEY
     BINDINGS = [
@@ -159,7 +159,7 @@ class DownloadsScreen(Screen[None]):
         self.redraw_all()
         job = self.app.jobs.get(DOWNLOADS_KEY)
         if job is not None and not job.running:
-            if job.kind == "download:catalog":
+            if job.kind == JobKind.DOWNLOAD.detail("catalog"):
                 self.load_cached_catalog()
             self.fill()
 
@@ -199,7 +199,7 @@ class DownloadsScreen(Screen[None]):
                 return
             from core.assets import voice_catalog as vc
 
-            self.app.start_job(DOWNLOADS_KEY, f"download:{key}",
+            self.app.start_job(DOWNLOADS_KEY, JobKind.DOWNLOAD.detail(key),
                                lambda report, cancel: vc.install_voices(ws, [voice], report, cancel))
             return
         from core.assets import datasets as ds
@@ -217,7 +217,7 @@ class DownloadsScreen(Screen[None]):
                 yes="Download", no="Not now"),
                 lambda yes: self.download(table_id, key, confirmed=True) if yes else None)
             return
-        self.app.start_job(DOWNLOADS_KEY, f"download:{key}",
+        self.app.start_job(DOWNLOADS_KEY, JobKind.DOWNLOAD.detail(key),
                            lambda report, cancel: ds.download_dataset(ws, key, report, cancel,
                                                                       assume_yes=confirmed))
 
@@ -225,7 +225,7 @@ class DownloadsScreen(Screen[None]):
         from core.assets import voice_catalog as vc
 
         ws = self.app.workspace
-        self.app.start_job(DOWNLOADS_KEY, "download:catalog",
+        self.app.start_job(DOWNLOADS_KEY, JobKind.DOWNLOAD.detail("catalog"),
                            lambda report, cancel: vc.load_catalog(ws, report, refresh=True) and None)
 
     def action_cancel(self) -> None:

@@ -13,9 +13,9 @@ from rich.markup import escape
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import Footer, Header, ProgressBar, RichLog, Static
 
+from easy_oww_tui.jobs import JobKind
 from easy_oww_tui.messages import (
     JobDone,
     JobLog,
@@ -25,12 +25,13 @@ from easy_oww_tui.messages import (
     PhaseProgress,
     PhaseStarted,
 )
+from easy_oww_tui.screens.job_screen import JobScreen
 
 if TYPE_CHECKING:
     from easy_oww_tui.services import AppServices
 
 
-class RecordScreen(Screen[None]):
+class RecordScreen(JobScreen):
     app: AppServices
     BINDINGS = [
         Binding("space", "take", "Record"),
@@ -126,7 +127,7 @@ class RecordScreen(Screen[None]):
             result = getattr(self.session, call)()
             return {"result": str(result)} if not hasattr(result, "verdict") else {"ok": result.ok}
 
-        self.app.start_job(self.job_key, f"record:{kind}", work)
+        self.app.start_job(self.job_key, JobKind.RECORD.detail(kind), work)
 
     def action_take(self) -> None:
         if self.app.is_running(self.job_key):

@@ -19,12 +19,12 @@ from rich.markup import escape
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from core.project.model_card import read_card, saved_threshold, trained_model, usage_summary
-from easy_oww_tui.jobs import make_live_reporter
+from easy_oww_tui.jobs import JobKind, make_live_reporter
 from easy_oww_tui.messages import JobDone, JobMessage, LiveScore, WakeWordDetected
+from easy_oww_tui.screens.job_screen import JobScreen
 from easy_oww_tui.widgets.meters import LevelMeter, ScoreBar
 from easy_oww_tui.widgets.text import display_path
 
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 DEFAULT_THRESHOLD = 0.5
 # Kind of the live-test job. The App's "record" branch is the right one for it: a failure (a
 # microphone problem) shows the error dialog titled "Recording problem"; the end is not a toast.
-JOB_KIND = "record:live-test"
+JOB_KIND = JobKind.LIVE_TEST
 FALSE_MARK = Text("false trigger", style="bold red")
 
 
@@ -48,7 +48,7 @@ def _fmt(value: Any) -> str:
 
 
 
-class TestScreen(Screen[None]):
+class TestScreen(JobScreen):
     """Live test of a project's model (or ``model_path``, e.g. a .tflite head) and how to use it."""
 
     __test__ = False  # not a pytest test class
