@@ -6,7 +6,7 @@ from core.project.config import TrainingConfig
 from core.project.workspace import Workspace
 from easy_oww_tui.job_manager import JobManager
 from easy_oww_tui.jobs import JobKind
-from easy_oww_tui.messages import JobDone, PhaseFinished, PhaseStarted
+from easy_oww_tui.messages import JobDone, PhaseStarted
 
 
 def test_a_job_runs_is_cancelled_and_ends(tmp_path):

@@ -81,7 +81,7 @@ def _run(name: str, workspace: str | None, resume: bool, force: bool, verbose: b
     cancel = threading.Event()
     with rich_reporter(verbose=verbose) as report:
         try:
-            summary = run_training(project.path, ws.root, resume=resume, force=force, verbose=verbose,
+            summary = run_training(project.path, ws.root, resume=resume, force=force,
                                    report=report, cancel=cancel, phases=phases, device=device)
         except KeyboardInterrupt:
             cancel.set()
