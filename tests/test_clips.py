@@ -187,8 +187,8 @@ def test_negative_passages_never_say_the_wake_word() -> None:
 def test_negative_speech_amount_scales_with_the_config() -> None:
     cfg = TrainingConfig.create_default("p", "hey jarvis")
     assert cfg.negative_speech_minutes == 0.0  # automatic
-    assert speech_passages(cfg, 1000) == 240  # 100 minutes of 25 s passages
-    assert speech_passages(cfg, 24) == 6
+    assert speech_passages(cfg, 1000) == 480  # 200 minutes of 25 s passages
+    assert speech_passages(cfg, 24) == 12
     cfg.negative_speech_minutes = 10.0
     assert speech_passages(cfg, 1000) == speech_passages(cfg, 10) == 24
     cfg.negative_speech_minutes = 0.01
@@ -262,7 +262,7 @@ def test_cancel_keeps_finished_files(tmp_path: Path, tts: PiperTTS) -> None:
 def test_run_clip_phase(tmp_path: Path, tts: PiperTTS, speech: np.ndarray) -> None:
     ws = Workspace(tmp_path / "ws")
     cfg = TrainingConfig(wake_word="hey jarvis", project_name="jarvis", target_samples=10, real_samples=5,
-                         voices=[JOE], min_voices=1, seed=9)
+                         voices=[JOE], min_voices=1, seed=9, negative_speech_minutes=1.0)
     project = ws.create_project(cfg)
     sf.write(project.recordings_dir(cfg) / "take1.wav", speech, 22050)
     sf.write(project.recordings_dir(cfg) / "take2.wav", speech * 0.7, 22050)
