@@ -26,6 +26,33 @@ from core.events import Level, Reporter, null_report
 SAMPLE_RATE = 16000
 FRAME = 1280  # 80 ms at 16 kHz: what openWakeWord consumes per step
 FRAME_S = FRAME / SAMPLE_RATE
+RING_SECONDS = 12.0  # the last this many seconds of audio are kept, for corrections (core.audio.corrections)
+TRIGGER_BEFORE_S, TRIGGER_AFTER_S = 1.6, 0.4  # a detection's audio: this long before and after it
+MISSED_SECONDS = 2.5  # "I said it and nothing happened": the last this many seconds
+
+
+class AudioRing:
+    """The last ``seconds`` of 16 kHz int16 audio, addressed by absolute sample position."""
+
+    def __init__(self, seconds: float = RING_SECONDS) -> None:
+        self.buf = np.zeros(int(seconds * SAMPLE_RATE), dtype=np.int16)
+        self.total = 0  # samples appended so far
+
+    def append(self, frame: np.ndarray) -> None:
+        n, size = len(frame), len(self.buf)
+        at = self.total % size
+        first = min(n, size - at)
+        self.buf[at:at + first] = frame[:first]
+        self.buf[:n - first] = frame[first:]
+        self.total += n
+
+    def window(self, start: int, end: int) -> np.ndarray:
+        """Samples [start, end) clipped to what is still held (empty when none is)."""
+        start, end = max(start, self.total - len(self.buf), 0), min(end, self.total)
+        if end <= start:
+            return np.zeros(0, dtype=np.int16)
+        idx = np.arange(start, end) % len(self.buf)
+        return self.buf[idx].copy()
 
 
 class MicrophoneError(EasyOWWError):
@@ -175,6 +202,7 @@ class LiveDetector:
         self.refractory_s = float(refractory_s)
         self.scorer = load_scorer(self.model_path, feature_models_dir)
         self._lock = threading.Lock()
+        self.ring = AudioRing()
         self._frames = 0
         self._last_detection_t: float | None = None
         self._summary = LiveSummary(threshold=self.threshold, model=str(self.model_path))
@@ -190,6 +218,8 @@ class LiveDetector:
         if len(frame) != FRAME:
             raise ValueError(f"process_frame takes {FRAME} samples (80 ms at 16 kHz), got {len(frame)}")
         score = self.scorer(frame)
+        with self._lock:
+            self.ring.append(frame)
         self._frames += 1
         t = self.time_s
         self.report(level_of(frame))
@@ -229,6 +259,17 @@ class LiveDetector:
             if last.index not in self._summary.false_triggers:
                 self._summary.false_triggers.append(last.index)
             return last
+
+    def detection_audio(self, det: Detection) -> np.ndarray:
+        """The audio that made ``det`` fire: ~1.6 s before it and what there is of 0.4 s after (int16)."""
+        at = int(round(det.time_s * SAMPLE_RATE))
+        with self._lock:
+            return self.ring.window(at - int(TRIGGER_BEFORE_S * SAMPLE_RATE), at + int(TRIGGER_AFTER_S * SAMPLE_RATE))
+
+    def recent_audio(self, seconds: float = MISSED_SECONDS) -> np.ndarray:
+        """The last ``seconds`` of audio heard (int16)."""
+        with self._lock:
+            return self.ring.window(self.ring.total - int(seconds * SAMPLE_RATE), self.ring.total)
 
     def summary(self) -> LiveSummary:
         with self._lock:

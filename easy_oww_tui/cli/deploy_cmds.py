@@ -7,8 +7,6 @@ Heavy modules (numpy, sounddevice, onnxruntime) are imported only when it runs.
 
 from __future__ import annotations
 
-import os
-import select
 import sys
 import threading
 from pathlib import Path
@@ -17,6 +15,7 @@ from typing import Any
 import click
 
 from easy_oww_tui.cli.common import friendly_errors, get_workspace, make_console, workspace_option
+from easy_oww_tui.cli.keys import KeyReader, stdin_is_pipe
 
 METER_LOW_DB = -60.0
 METER_WIDTH = 30
@@ -67,37 +66,76 @@ class _LiveState:
         text.append(f" {self.score:.2f}  (threshold {self.threshold:.2f})   detections {self.detections}")
         if self.false:
             text.append(f", {self.false} false")
-        text.append("   [f] false trigger  [q] stop", style="dim")
+        text.append("   [f] false trigger  [m] missed  [q] stop", style="dim")
         return text
 
 
-def _key_loop(detector: Any, stop: threading.Event, cancel: threading.Event, console: Any,
-              state: _LiveState) -> None:
-    """Single keys in cbreak mode (only called when stdin is a TTY)."""
-    import termios
-    import tty
-
-    fd = sys.stdin.fileno()
-    saved = termios.tcgetattr(fd)
-    try:
-        tty.setcbreak(fd)
+def _key_loop(reader: Any, on_key: Any, stop: threading.Event) -> None:
+    """Keys until ``stop`` or the end of input; ``on_key(key)`` returns False to stop reading."""
+    with reader:
         while not stop.is_set():
-            ready, _, _ = select.select([fd], [], [], 0.1)
-            if not ready:
-                continue
-            key = os.read(fd, 1).decode(errors="ignore").lower()
-            if key == "f":
-                det = detector.mark_false()
-                if det is None:
-                    console.print("[dim]No detection to mark yet.[/]")
-                else:
-                    state.false = len(detector.summary().false_triggers)
-                    console.print(f"  marked detection #{det.index + 1} ({det.time_s:.1f}s) as a false trigger")
-            elif key in ("q", "\x1b", "\x04"):
-                cancel.set()
+            key = reader.poll_key(0.1) if reader.tty else reader.read_key()
+            if key == "eof":
                 return
-    finally:
-        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+            if key is not None and on_key(key) is False:
+                return
+
+
+class Corrections:
+    """f / m while testing: the detection's audio as a negative recording, the last seconds as a positive take;
+    with ``save_all`` every detection is kept for review (``core.audio.corrections``)."""
+
+    def __init__(self, project: Any, cfg: Any, model: Path, console: Any, save_all: bool) -> None:
+        from core.fsutil import file_digest
+
+        self.project, self.cfg, self.console, self.save_all = project, cfg, console, save_all
+        self.model = file_digest(model)[:16]
+        self.pending: list[Any] = []  # detections waiting for their last 0.4 s of audio
+        self.saved = {"false_trigger": 0, "missed": 0, "unreviewed": 0}
+
+    def false_trigger(self, detector: Any) -> None:
+        from core.audio import corrections
+
+        det = detector.mark_false()
+        if det is None:
+            self.console.print("[dim]No detection to mark yet.[/]")
+            return
+        c = corrections.save_false_trigger(self.project, detector.detection_audio(det), det.time_s, det.score,
+                                           self.model)
+        self.saved["false_trigger"] += 1
+        self.console.print(f"  marked detection #{det.index + 1} ({det.time_s:.1f}s) as a false trigger; "
+                           f"its audio is now a negative recording ({c.file})")
+
+    def missed(self, detector: Any) -> None:
+        from core.audio import corrections
+
+        c, verdict = corrections.save_missed(self.project, self.cfg, detector.recent_audio(), detector.time_s,
+                                             self.model)
+        if c is None:
+            self.console.print(f"  [yellow]missed wake word not kept:[/] {'; '.join(verdict.reasons)}")
+            return
+        self.saved["missed"] += 1
+        self.console.print(f"  the last seconds are now a positive take ({c.file}): {verdict.summary}")
+
+    def tick(self, detector: Any, time_s: float) -> None:
+        """Save the detections whose audio is complete (``--save-detections``)."""
+        from core.audio import corrections
+        from core.audio.live_test import TRIGGER_AFTER_S
+
+        while self.pending and time_s >= self.pending[0].time_s + TRIGGER_AFTER_S:
+            det = self.pending.pop(0)
+            corrections.save_for_review(self.project, detector.detection_audio(det), det.time_s, det.score,
+                                        self.model)
+            self.saved["unreviewed"] += 1
+
+    def line(self) -> str | None:
+        parts = [f"{n} {what}" for what, n in (("false trigger(s) -> negative recordings", self.saved["false_trigger"]),
+                                               ("missed wake word(s) -> positive takes", self.saved["missed"]),
+                                               ("detection(s) saved for review", self.saved["unreviewed"])) if n]
+        if not parts:
+            return None
+        return ("Corrections: " + ", ".join(parts) + f". Review them in the app; `easy-oww train "
+                f"{self.project.name} --refine` improves the model with them.")
 
 
 def _print_summary(console: Any, summary: Any, wake_word: str) -> None:
@@ -125,6 +163,8 @@ def _print_summary(console: Any, summary: Any, wake_word: str) -> None:
 @click.option("--device", default=None, help="Input device name or index (list them: python -m sounddevice).")
 @click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False), default=None,
               help="An openWakeWord .onnx or .tflite model (default: the project's).")
+@click.option("--save-detections", is_flag=True,
+              help="Keep every detection's audio in <project>/review for a right/wrong verdict in the app.")
 @click.option("--speaker", default=None, help="Household test: who is speaking. Prompts --tries times and keeps "
                                               "recall per speaker across sessions.")
 @click.option("--tries", type=click.IntRange(1, 100), default=10, show_default=True,  # household.DEFAULT_TRIES
@@ -134,11 +174,14 @@ def _print_summary(console: Any, summary: Any, wake_word: str) -> None:
 @workspace_option
 @friendly_errors
 def test_cmd(name: str, duration: float, threshold: float | None, device: str | None,
-             model_path: str | None, speaker: str | None, tries: int, every: float, workspace: str | None) -> None:
+             model_path: str | None, save_detections: bool, speaker: str | None, tries: int, every: float,
+             workspace: str | None) -> None:
     """Say the wake word into the microphone and watch NAME's model detect it.
 
-    Press f to mark the last detection as a false trigger, q to stop. With --speaker, a household test:
-    say the wake word at each prompt; misses and detections are kept per speaker.
+    Keys: f marks the last detection as a false trigger (its audio becomes a negative recording), m says you
+    said it and nothing happened (the last 2.5 s become a positive take), q stops. Keys can be piped, one per
+    line. With --speaker, a household test: say the wake word at each prompt; misses and detections are kept
+    per speaker.
     """
     from core.audio import household
     from core.audio.live_test import Detection, LiveDetector, Score
@@ -157,6 +200,7 @@ def test_cmd(name: str, duration: float, threshold: float | None, device: str | 
             threshold = 0.5
             console.print("[dim]No evaluated threshold saved for this project; using 0.5.[/]")
     interactive = sys.stdin.isatty() and console.is_terminal
+    fixes = Corrections(project, cfg, path, console, save_detections)
     if speaker is not None:
         speaker = household.check_speaker(speaker)
         duration = household.session_seconds(tries, every)
@@ -178,6 +222,8 @@ def test_cmd(name: str, duration: float, threshold: float | None, device: str | 
                 sys.stdout.flush()
         elif isinstance(event, Score):
             state.score, state.time_s = event.score, event.time_s
+            if fixes.pending and detector_ref:
+                fixes.tick(detector_ref[0], event.time_s)
             if speaker is not None and state.prompted < tries and event.time_s >= prompts[state.prompted]:
                 state.prompted += 1
                 console.print(f"[bold]{speaker}: say {cfg.wake_word!r} now[/] ({state.prompted}/{tries})")
@@ -187,6 +233,8 @@ def test_cmd(name: str, duration: float, threshold: float | None, device: str | 
             console.print(f"[bold green]Detected[/] {cfg.wake_word!r} #{event.index + 1} at {event.time_s:.1f} s "
                           f"(score {event.score:.2f})")
             sys.stdout.flush()
+            if save_detections:
+                fixes.pending.append(event)
 
     console.print(f"Loading {path} (threshold {threshold:.2f})...")
     detector = LiveDetector(path, threshold=threshold, device=device, report=report, cancel=cancel,
@@ -195,13 +243,27 @@ def test_cmd(name: str, duration: float, threshold: float | None, device: str | 
     stop = threading.Event()
     keys = None
     live = None
+
+    def on_key(key: str) -> bool:
+        if key == "f":
+            fixes.false_trigger(detector)
+            state.false = len(detector.summary().false_triggers)
+        elif key == "m":
+            fixes.missed(detector)
+        elif key == "q":
+            cancel.set()
+            return False
+        sys.stdout.flush()
+        return True
+
     try:
         if interactive:
             from rich.live import Live
 
             live = Live(get_renderable=state.render, console=console, refresh_per_second=12, transient=True)
             live.start()
-            keys = threading.Thread(target=_key_loop, args=(detector, stop, cancel, console, state), daemon=True)
+        if interactive or stdin_is_pipe():
+            keys = threading.Thread(target=_key_loop, args=(KeyReader(), on_key, stop), daemon=True)
             keys.start()
         try:
             summary = detector.run(duration or None)
@@ -210,11 +272,14 @@ def test_cmd(name: str, duration: float, threshold: float | None, device: str | 
             summary = detector.summary()
     finally:
         stop.set()
-        if keys is not None:
+        if keys is not None and interactive:
             keys.join(1.0)
         if live is not None:
             live.stop()
+    fixes.tick(detector, float("inf"))  # detections near the end: saved with what audio there is
     _print_summary(console, summary, cfg.wake_word)
+    if fixes.line():
+        console.print(fixes.line())
     if speaker is not None:
         _household_result(console, project, cfg, path, summary, speaker, tries, every)
 

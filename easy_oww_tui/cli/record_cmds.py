@@ -9,8 +9,6 @@ sounddevice / numpy are imported only when a command runs.
 
 from __future__ import annotations
 
-import os
-import select
 import sys
 import threading
 import time
@@ -20,6 +18,7 @@ from typing import Any
 import click
 
 from easy_oww_tui.cli.common import friendly_errors, get_workspace, make_console, workspace_option
+from easy_oww_tui.cli.keys import KeyReader
 
 KEYS_HELP = "Space/Enter: record · r: re-record last · p: play last · d: delete last · q: quit"
 METER_LOW_DB = -60.0
@@ -27,64 +26,6 @@ METER_WIDTH = 40
 
 
 # --------------------------------------------------------------------------- keys
-
-
-class KeyReader:
-    """Single keys from a terminal (cbreak mode), or one key per line from a pipe."""
-
-    def __init__(self, stream: Any = None) -> None:
-        self.stream = stream or sys.stdin
-        try:
-            self.fd = self.stream.fileno()
-            self.tty = os.isatty(self.fd)
-        except (AttributeError, OSError, ValueError):
-            self.fd, self.tty = -1, False
-        self._saved: Any = None
-
-    def __enter__(self) -> KeyReader:
-        if self.tty:
-            import termios
-            import tty
-
-            self._saved = termios.tcgetattr(self.fd)
-            tty.setcbreak(self.fd)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._saved is not None:
-            import termios
-
-            termios.tcsetattr(self.fd, termios.TCSADRAIN, self._saved)
-            self._saved = None
-
-    @staticmethod
-    def _name(ch: str) -> str:
-        if ch in ("\r", "\n"):
-            return "enter"
-        if ch == " ":
-            return "space"
-        if ch in ("\x1b", "\x04"):
-            return "q"
-        return ch.lower()
-
-    def read_key(self) -> str:
-        """The next key: 'enter', 'space', a letter, or 'eof' when input ended."""
-        if self.tty:
-            data = os.read(self.fd, 1)
-            return self._name(data.decode(errors="ignore")) if data else "eof"
-        line = self.stream.readline()
-        if line == "":
-            return "eof"
-        text = line.strip("\r\n")
-        return self._name(text.strip()[:1]) if text.strip() else ("space" if text else "enter")
-
-    def poll_key(self, timeout: float) -> str | None:
-        """A key pressed within ``timeout`` seconds (terminal only), else None."""
-        if not self.tty:
-            time.sleep(timeout)
-            return None
-        ready, _, _ = select.select([self.fd], [], [], timeout)
-        return self.read_key() if ready else None
 
 
 # --------------------------------------------------------------------------- level meter
