@@ -323,6 +323,13 @@ class TrainingOrchestrator:
                 "phase_seconds": summary.phase_seconds, "real_recordings": summary.real_recordings,
                 "clips": summary.phase_summaries.get("clips", {}), "phase_summaries": summary.phase_summaries,
             }), household_summary(self.project, cfg))
+            if summary.phase_status.get("evaluation") == "done":  # a new model: one more run in the history
+                from core.project.model_card import read_card
+                from core.project.runs import record_run
+
+                clips = summary.phase_summaries.get("clips", {})
+                record_run(self.project, cfg, "train", read_card(card), sum(summary.phase_seconds.values()),
+                           {k: clips.get(k) for k in ("real", "synthetic", "negatives", "negative_speech_minutes")})
 
     def _run_phase(self, phase: str, cfg: TrainingConfig, report: ev.Reporter) -> dict[str, Any]:
         fn = runner(phase)

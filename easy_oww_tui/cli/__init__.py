@@ -14,6 +14,7 @@ from easy_oww_tui.cli import (
     pipeline_cmds,
     project_cmds,
     record_cmds,
+    runs_cmds,
 )
 from easy_oww_tui.cli.common import workspace_option
 
@@ -45,6 +46,7 @@ def main(ctx: click.Context, workspace: str | None, no_mouse: bool) -> None:
     run_app(workspace=workspace, mouse=not no_mouse)
 
 
-for _module in (project_cmds, check_cmds, pipeline_cmds, record_cmds, download_cmds, deploy_cmds, doctor_cmds):
+for _module in (project_cmds, check_cmds, pipeline_cmds, record_cmds, download_cmds, deploy_cmds, doctor_cmds,
+                runs_cmds):
     for _cmd in _module.COMMANDS:
         main.add_command(_cmd)

@@ -110,11 +110,19 @@ def generate_cmd(name: str, force: bool, verbose: bool, workspace: str | None) -
 @click.option("--get-voice/--no-get-voice", "get_voice", default=None,
               help="Download the recommended multi-speaker Piper voice (en_US-libritts_r-medium, 904 speakers, "
                    "~78 MB) before training (default: ask in a terminal when no multi-speaker voice is installed).")
+@click.option("--refine", is_flag=True,
+              help="Improve the trained model with your corrections (f / m while testing) in about a minute; it is "
+                   "kept only if it is as good on the held-out data.")
 @workspace_option
 @friendly_errors
 def train_cmd(name: str, resume: bool, force: bool, verbose: bool, device: str | None, get_voice: bool | None,
-              workspace: str | None) -> None:
+              refine: bool, workspace: str | None) -> None:
     """Train NAME end to end: clips -> augmentation -> features -> training -> ONNX -> evaluation."""
+    if refine:
+        from easy_oww_tui.cli.runs_cmds import refine_project
+
+        refine_project(name, workspace, verbose)
+        return
     ws = get_workspace(workspace)
     offer_recommended_voice(ws, ws.project(name).load_config(), get_voice,
                             interactive=sys.stdin.isatty() and sys.stdout.isatty())
