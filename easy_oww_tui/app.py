@@ -52,6 +52,8 @@ class EasyOWWCommands(Provider):
                 (f"Train: {name}", partial(app.open_dashboard, name), "training dashboard"),
                 (f"Record: {name}", partial(app.open_record, name), "record your voice"),
                 (f"Test: {name}", partial(app.open_test, name), "evaluation and how to use the model"),
+                (f"Review corrections: {name}", partial(app.open_review, name), "false triggers and misses kept"),
+                (f"Runs: {name}", partial(app.open_runs, name), "every training and refine run side by side"),
                 (f"Delete project: {name}", partial(app.delete_project, name), "asks first"),
             ]
         return out
@@ -154,6 +156,16 @@ class EasyOWWApp(App[None]):
         from easy_oww_tui.screens.test import TestScreen
 
         self.push_screen(TestScreen(name))
+
+    def open_review(self, name: str) -> None:
+        from easy_oww_tui.screens.review import ReviewScreen
+
+        self.push_screen(ReviewScreen(name))
+
+    def open_runs(self, name: str) -> None:
+        from easy_oww_tui.screens.runs import RunsScreen
+
+        self.push_screen(RunsScreen(name))
 
     def open_downloads(self, tab: str = "voices") -> None:
         from easy_oww_tui.screens.downloads import DownloadsScreen
@@ -325,17 +337,19 @@ class EasyOWWApp(App[None]):
                 self.exit()
             return
         kind = JobKind.of(msg.kind)
-        if kind in (JobKind.RECORD, JobKind.LIVE_TEST):
+        if kind in (JobKind.RECORD, JobKind.LIVE_TEST, JobKind.PLAY):
             if msg.outcome == "failed":
-                self.show_error("Microphone problem" if kind is JobKind.LIVE_TEST else "Recording problem", msg.error)
+                titles = {JobKind.LIVE_TEST: "Microphone problem", JobKind.PLAY: "Playback problem"}
+                self.show_error(titles.get(kind, "Recording problem"), msg.error)
             return
-        what = "Download" if kind is JobKind.DOWNLOAD else "Training"
+        what = {JobKind.DOWNLOAD: "Download", JobKind.REFINE: "Refining"}.get(kind, "Training")
+        who = msg.project.split("#")[0].lstrip("@")
         if msg.outcome == "failed":
-            self.show_error(f"{what} failed: {msg.project.lstrip('@')}", msg.error)
+            self.show_error(f"{what} failed: {who}", msg.error)
         elif msg.outcome == "cancelled":
-            self.notify(f"{what} of {msg.project.lstrip('@')} stopped; finished work is kept.")
+            self.notify(f"{what} of {who} stopped; finished work is kept.")
         else:
-            self.notify(f"{what} of {msg.project.lstrip('@')} finished.")
+            self.notify(f"{what} of {who} finished.")
 
     def _notify_screens(self, name: str, msg: JobMessage | None) -> None:
         """Tell every open screen that job ``name`` changed (each screen handles the jobs it shows)."""

@@ -47,6 +47,8 @@ class JobKind(StrEnum):
     DOWNLOAD = "download"
     RECORD = "record"
     LIVE_TEST = "live-test"
+    REFINE = "refine"
+    PLAY = "play"
 
     @classmethod
     def of(cls, kind: str) -> JobKind:

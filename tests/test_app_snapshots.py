@@ -186,6 +186,56 @@ def test_test_screen(snap_compare, workspace, size):
     assert snap_compare(app_for(workspace), press=["down", "down", "enter", "e"], terminal_size=size)
 
 
+# ---------------------------------------------------------------- corrections and runs
+
+
+def _with_corrections_and_runs(root: Path) -> None:
+    """ok_computer: a false trigger, a missed wake word and a detection to review; a train and a refine run."""
+    from core.audio import corrections
+    from core.project.runs import path_of
+
+    ws = Workspace(root)
+    project = ws.project("ok_computer")
+    cfg = project.load_config()
+    corrections.save_false_trigger(project, (_tone(2.0, 700) * 32767).astype(np.int16), 12.4, 0.91, "m1")
+    hey = np.concatenate([np.zeros(4000, np.float32), _tone(0.8, 350), np.zeros(4000, np.float32)])
+    hey += np.random.default_rng(0).normal(0, 1e-3, len(hey)).astype(np.float32)  # a room, not digital silence
+    missed, _ = corrections.save_missed(project, cfg, (hey * 32767).astype(np.int16), 31.0, "m1")
+    assert missed is not None
+    corrections.save_for_review(project, (_tone(2.0, 800) * 32767).astype(np.int16), 47.9, 0.66, "m1")
+    curve = [[fa, max(0.0, min(1.0, 0.55 + 0.1 * fa))] for fa in (0.0, 0.5, 1.0, 2.0, 3.0, 4.0)]
+    runs = [
+        {"run": 1, "kind": "train", "ended": "2026-01-01 10:00", "minutes": 11.2, "threshold": 0.91,
+         "recall": 0.83, "false_accepts_per_hour": 0.4, "counts": {}, "settings": {}, "det_curve": curve},
+        {"run": 2, "kind": "refine", "ended": "2026-01-02 10:00", "minutes": 1.1, "threshold": 0.88, "recall": 0.82,
+         "false_accepts_per_hour": 0.3, "counts": {"corrections": 2}, "settings": {}, "kept": True,
+         "det_curve": [[fa, r - 0.05] for fa, r in curve]},
+    ]
+    path_of(project).write_text(json.dumps(runs), encoding="utf-8")
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_review_list(snap_compare, workspace, size):
+    _with_corrections_and_runs(workspace)
+
+    async def run_before(pilot):
+        pilot.app.open_review("ok_computer")
+        await pilot.pause()
+
+    assert snap_compare(app_for(workspace), run_before=run_before, terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_runs_table(snap_compare, workspace, size):
+    _with_corrections_and_runs(workspace)
+
+    async def run_before(pilot):
+        pilot.app.open_runs("ok_computer")
+        await pilot.pause()
+
+    assert snap_compare(app_for(workspace), run_before=run_before, terminal_size=size)
+
+
 # ---------------------------------------------------------------- dashboard
 
 

@@ -95,7 +95,7 @@ def fine_tune(model: Any, data: Any, cfg: Any, pos: np.ndarray, neg: np.ndarray,
         loss.backward()
         opt.step()
         if step % 50 == 0 or step == steps - 1:
-            report(Progress(STAGE, step + 1, steps, f"fine-tuning, loss {float(loss):.4f}"))
+            report(Progress(STAGE, step + 1, steps, f"fine-tuning, loss {float(loss.detach()):.4f}"))
     return model.eval()
 
 

@@ -14,6 +14,8 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from core.errors import EasyOWWError
 from core.fsutil import atomic_write_bytes, atomic_write_text
 
@@ -72,25 +74,30 @@ def _points(run: dict[str, Any]) -> list[tuple[float, float]]:
 
 
 def det_text(runs: list[dict[str, Any]], width: int = 60, height: int = 14) -> list[str]:
-    """DET curves (recall up, false accepts/h right, 0-5) as text; run k is drawn with its number's last digit."""
+    """DET curves (recall up, false accepts/h right, 0-5) as text; run k is drawn with its number's last digit,
+    joined between measured points."""
     grid = [[" "] * width for _ in range(height)]
     for run in runs:
         mark = str(run.get("run", 0))[-1]
-        for fa, rec in _points(run):
-            x = min(width - 1, int(fa / FA_MAX * (width - 1)))
-            y = min(height - 1, int((1.0 - max(0.0, min(1.0, rec))) * (height - 1)))
+        pts = _points(run)
+        if not pts:
+            continue
+        fas, recs = np.array([p[0] for p in pts]), np.array([p[1] for p in pts])
+        for x in range(width):
+            fa = x / (width - 1) * FA_MAX
+            if fa < fas[0] or fa > fas[-1]:
+                continue
+            rec = float(np.interp(fa, fas, recs))
+            y = min(height - 1, int(round((1.0 - max(0.0, min(1.0, rec))) * (height - 1))))
             grid[y][x] = mark
-    lines = [("1.0 |" if i == 0 else "0.0 |" if i == height - 1 else "    |") + "".join(row)
-             for i, row in enumerate(grid)]
-    lines.append("    +" + "-" * width)
-    lines.append("     0" + " " * (width - 18) + f"false accepts/h {FA_MAX:g}")
+    lines = [f"{1.0 - i / (height - 1):.2f} |" + "".join(row).rstrip() for i, row in enumerate(grid)]
+    lines.append("-----+" + "-" * width)
+    lines.append("FA/h: 0" + " " * (width - 2) + f"{FA_MAX:g}  (false accepts per hour)")
     return ["recall"] + lines
 
 
 def det_png(runs: list[dict[str, Any]], path: Path, width: int = 480, height: int = 320) -> Path:
     """The runs' DET curves as a PNG (white background, axes, one colour per run)."""
-    import numpy as np
-
     img = np.full((height, width, 3), 255, np.uint8)
     left, bottom, top, right = 40, height - 30, 10, width - 10
     img[top:bottom + 1, left] = img[bottom, left:right + 1] = (0, 0, 0)

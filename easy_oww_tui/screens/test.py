@@ -4,7 +4,8 @@
 :class:`~core.audio.live_test.LiveDetector` on the default microphone, reporting each 80 ms frame
 (level meter and score bar, coalesced :class:`~easy_oww_tui.messages.LiveScore` messages) and each
 detection (:class:`~easy_oww_tui.messages.WakeWordDetected`). ``c`` stops and shows a summary,
-``f`` marks the last detection as a false trigger; ``p`` names a speaker for a household test (prompts,
+``f`` marks the last detection as a false trigger (its audio becomes a negative recording), ``m`` keeps
+the last 2.5 s as a positive take (a missed wake word), ``v`` opens the review list; ``p`` names a speaker for a household test (prompts,
 recall per speaker kept by core.audio.household). A microphone problem ends the job and the App
 shows the error dialog. The threshold is the evaluated one (``models/<name>.json``), else 0.5.
 """
@@ -57,7 +58,9 @@ class TestScreen(JobScreen):
         Binding("s", "start", "Start"),
         Binding("c", "stop", "Stop"),
         Binding("f", "mark_false", "False trigger"),
+        Binding("m", "missed", "Missed"),
         Binding("p", "speaker", "Speaker"),
+        Binding("v", "review", "Review"),
         Binding("escape", "back", "Back"),
     ]
 
@@ -171,7 +174,7 @@ class TestScreen(JobScreen):
                 where = self.detector.summary().device if self.detector is not None else ""
                 on = f" on {escape(where)}" if where and not self.app.deterministic else ""
                 self.status(f"[b red]●[/b red] Listening{on}: say “{escape(self.wake_word)}”. "
-                            "[b]f[/b] marks a wrong detection, [b]c[/b] stops.")
+                            "[b]f[/b] marks a wrong detection, [b]m[/b] a missed one, [b]c[/b] stops.")
             self.query_one("#test-level", LevelMeter).show(msg.rms_db, msg.clipped)
             self.query_one("#test-score", ScoreBar).show(msg.score)
             if self.speaker_run:
@@ -319,7 +322,45 @@ class TestScreen(JobScreen):
         table.update_cell(key, "mark", FALSE_MARK)
         if not self.app.is_running(self.job_key):
             self.show_summary({})
-        self.notify(f"Detection #{marked.index + 1} marked as a false trigger.")
+        saved = self._correct("false_trigger", marked)
+        self.notify(f"Detection #{marked.index + 1} marked as a false trigger" + (f"; {saved}." if saved else "."))
+
+    def action_missed(self) -> None:
+        if self.detector is None:
+            self.notify("Start listening first (s), say the wake word, then press m if nothing happened.",
+                        severity="information")
+            return
+        saved = self._correct("missed", None)
+        if saved:
+            self.notify(f"Missed wake word: {saved}.")
+
+    def _correct(self, kind: str, det: Any) -> str:
+        """Keep a correction (core.audio.corrections); returns what was saved, "" when nothing was."""
+        from core.audio import corrections
+        from core.errors import EasyOWWError
+        from core.fsutil import file_digest
+
+        try:
+            project = self.app.workspace.project(self.project_name)
+            digest = file_digest(self.model)[:16] if self.model is not None and self.model.is_file() else ""
+            if kind == "false_trigger":
+                c = corrections.save_false_trigger(project, self.detector.detection_audio(det), det.time_s,
+                                                   det.score, digest)
+                return f"its audio is now a negative recording ({c.file})"
+            c, verdict = corrections.save_missed(project, project.load_config(), self.detector.recent_audio(),
+                                                 self.detector.time_s, digest)
+        except EasyOWWError as exc:
+            self.notify(self.app.scrub(str(exc)), severity="warning")
+            return ""
+        if c is None:
+            self.notify("Not kept: " + "; ".join(verdict.reasons), severity="warning")
+            return ""
+        return f"the last seconds are now a positive take ({c.file})"
+
+    def action_review(self) -> None:
+        from easy_oww_tui.screens.review import ReviewScreen
+
+        self.app.push_screen(ReviewScreen(self.project_name))
 
     def action_speaker(self) -> None:
         if self.app.is_running(self.job_key):
