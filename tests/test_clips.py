@@ -187,8 +187,8 @@ def test_negative_passages_never_say_the_wake_word() -> None:
 def test_negative_speech_amount_scales_with_the_config() -> None:
     cfg = TrainingConfig.create_default("p", "hey jarvis")
     assert cfg.negative_speech_minutes == 0.0  # automatic
-    assert speech_passages(cfg, 1000) == 480  # 200 minutes of 25 s passages
-    assert speech_passages(cfg, 24) == 12
+    assert speech_passages(cfg, 1000) == 240  # 100 minutes of 25 s passages
+    assert speech_passages(cfg, 24) == 6
     cfg.negative_speech_minutes = 10.0
     assert speech_passages(cfg, 1000) == speech_passages(cfg, 10) == 24
     cfg.negative_speech_minutes = 0.01

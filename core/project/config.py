@@ -109,8 +109,8 @@ class TrainingConfig:
     synthetic_samples: int = 980
     negative_samples: int = 0  # 0: as many as positives
     # Long synthetic passages of ordinary speech, near misses and "hey <word>" sequences in every
-    # voice (the main defence against false accepts). 0: automatic, 12 s per positive clip
-    # (200 minutes for the default 1,000 positives).
+    # voice (the main defence against false accepts). 0: automatic, 6 s per positive clip
+    # (100 minutes for the default 1,000 positives).
     negative_speech_minutes: float = 0.0
     max_steps: int = 10000
     batch_size: int = 512
@@ -164,7 +164,6 @@ class TrainingConfig:
             synthetic_samples=200,
             max_steps=1000,
             checkpoint_every=250,
-            negative_speech_minutes=20.0,
         )
 
     def set_samples(self, total: int) -> None:
