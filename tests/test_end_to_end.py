@@ -52,3 +52,11 @@ def test_quick_preset_trains_a_working_model(tmp_path):
     again = run_cli("train", "hey_jarvis", workspace=tmp_path)
     assert again.returncode == 0
     assert again.stdout.count("skipped") >= 6  # nothing redone when nothing changed
+
+    # The run history has the one training run (the skipped second run adds none), with its metrics.
+    runs = run_cli("runs", "hey_jarvis", workspace=tmp_path)
+    assert runs.returncode == 0, runs.stderr
+    history = json.loads((tmp_path / "projects" / "hey_jarvis" / "runs.json").read_text())
+    assert [r["kind"] for r in history] == ["train"] and history[0]["recall"] == m["recall"]
+    assert history[0]["threshold"] == card["threshold"] and history[0]["det_curve"]
+    assert "train" in runs.stdout and (tmp_path / "projects" / "hey_jarvis" / "models" / "hey_jarvis.runs.png").is_file()
