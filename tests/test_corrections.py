@@ -126,7 +126,7 @@ def _run_test(dev, ws: Path, clip: Path, args: list[str], keys_after: dict[str, 
 def test_f_and_m_while_testing_on_the_sound_device(audio_device, tmp_path: Path):  # noqa: F811
     ws, project, cfg = project_with_reference(tmp_path)
     hey = synth_hey_jarvis()
-    clip = write(tmp_path / "say.wav", np.concatenate([np.zeros(SAMPLE_RATE // 2, np.float32), hey,
+    clip = write(tmp_path / "say.wav", np.concatenate([np.zeros(3 * SAMPLE_RATE // 2, np.float32), hey,
                                                       np.zeros(SAMPLE_RATE * 2, np.float32)]))
     # 1. A detection marked with f: the audio that triggered it becomes a negative recording.
     out = _run_test(audio_device, ws.root, clip, ["--threshold", "0.5", "--duration", "20"],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -95,11 +96,15 @@ class Corrections:
 
     def false_trigger(self, detector: Any) -> None:
         from core.audio import corrections
+        from core.audio.live_test import TRIGGER_AFTER_S
 
         det = detector.mark_false()
         if det is None:
             self.console.print("[dim]No detection to mark yet.[/]")
             return
+        until = time.monotonic() + 1.0  # pressed right after the detection: let its last 0.4 s arrive
+        while detector.time_s < det.time_s + TRIGGER_AFTER_S and time.monotonic() < until:
+            time.sleep(0.02)
         c = corrections.save_false_trigger(self.project, detector.detection_audio(det), det.time_s, det.score,
                                            self.model)
         self.saved["false_trigger"] += 1

@@ -322,6 +322,15 @@ class TestScreen(JobScreen):
         table.update_cell(key, "mark", FALSE_MARK)
         if not self.app.is_running(self.job_key):
             self.show_summary({})
+        from core.audio.live_test import TRIGGER_AFTER_S
+
+        wait = marked.time_s + TRIGGER_AFTER_S - self.detector.time_s  # its last 0.4 s may not be heard yet
+        if wait > 0 and self.app.is_running(self.job_key):
+            self.set_timer(wait + 0.05, lambda: self._keep_false_trigger(marked))
+        else:
+            self._keep_false_trigger(marked)
+
+    def _keep_false_trigger(self, marked: Any) -> None:
         saved = self._correct("false_trigger", marked)
         self.notify(f"Detection #{marked.index + 1} marked as a false trigger" + (f"; {saved}." if saved else "."))
 
