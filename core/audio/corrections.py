@@ -96,7 +96,14 @@ def save_false_trigger(project: Any, audio: np.ndarray, time_s: float, score: fl
 def save_missed(project: Any, cfg: Any, audio: np.ndarray, time_s: float, model: str = ""
                 ) -> tuple[Correction | None, Verdict]:
     """Keep the last seconds as a positive take if they pass the take checks (else nothing is saved)."""
-    x = _float(audio)
+    path, verdict = _keep_take(project, cfg, _float(audio))
+    if path is None:
+        return None, verdict
+    return _add(project, Correction("missed", _rel(project, path), round(time_s, 2), None, model, time.time())), verdict
+
+
+def _keep_take(project: Any, cfg: Any, x: np.ndarray) -> tuple[Path | None, Verdict]:
+    """A positive take in ``recordings/`` (trimmed as recorded takes are) if ``x`` passes the take checks."""
     verdict = judge(x, limits_for(False, None))
     if not verdict.ok:
         return None, verdict
@@ -104,7 +111,7 @@ def save_missed(project: Any, cfg: Any, audio: np.ndarray, time_s: float, model:
     folder.mkdir(parents=True, exist_ok=True)
     path = next_sample_path(folder)
     write_wav(path, prepare_sample(x, verdict))
-    return _add(project, Correction("missed", _rel(project, path), round(time_s, 2), None, model, time.time())), verdict
+    return path, verdict
 
 
 def save_for_review(project: Any, audio: np.ndarray, time_s: float, score: float, model: str = "") -> Correction:
@@ -126,14 +133,11 @@ def review(project: Any, cfg: Any, item: Correction, right: bool) -> tuple[Corre
     x, _ = read_audio(src)
     rest = [c for c in load_corrections(project) if c != item]
     if right:
-        verdict = judge(x, limits_for(False, None))
-        if not verdict.ok:
+        dest, verdict = _keep_take(project, cfg, x)
+        if dest is None:
             src.unlink(missing_ok=True)
             _save(project, rest)
             return None, "not kept: " + "; ".join(verdict.reasons)
-        dest = next_sample_path(Path(project.recordings_dir(cfg)))
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        write_wav(dest, prepare_sample(x, verdict))
         new = replace(item, kind="missed", file=_rel(project, dest))
     else:
         dest = next_sample_path(Path(project.negative_recordings_dir))

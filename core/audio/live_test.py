@@ -266,6 +266,10 @@ class LiveDetector:
         with self._lock:
             return self.ring.window(at - int(TRIGGER_BEFORE_S * SAMPLE_RATE), at + int(TRIGGER_AFTER_S * SAMPLE_RATE))
 
+    def audio_pending_s(self, det: Detection) -> float:
+        """Seconds until ``det``'s last 0.4 s of audio has been heard (0 when it has)."""
+        return max(0.0, det.time_s + TRIGGER_AFTER_S - self.time_s)
+
     def recent_audio(self, seconds: float = MISSED_SECONDS) -> np.ndarray:
         """The last ``seconds`` of audio heard (int16)."""
         with self._lock:

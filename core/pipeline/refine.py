@@ -60,7 +60,7 @@ def fine_tune(model: Any, data: Any, cfg: Any, pos: np.ndarray, neg: np.ndarray,
     import torch
 
     from core.pipeline.p4_training.batches import BatchSampler
-    from core.pipeline.p4_training.loop import FOCAL_GAMMA
+    from core.pipeline.p4_training.loop import loss_rows
 
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed + 1)
@@ -70,8 +70,6 @@ def fine_tune(model: Any, data: Any, cfg: Any, pos: np.ndarray, neg: np.ndarray,
     n_pos = (CORRECTION_ROWS // 2 if len(cn) else CORRECTION_ROWS) if len(cp) else 0
     n_neg = CORRECTION_ROWS - n_pos if len(cn) else 0
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate * LR_FACTOR, weight_decay=1e-2)
-    ls = float(cfg.label_smoothing)
-    bce = torch.nn.functional.binary_cross_entropy_with_logits
     model.train()
     for step in range(steps):
         check_cancel(cancel)
@@ -86,11 +84,7 @@ def fine_tune(model: Any, data: Any, cfg: Any, pos: np.ndarray, neg: np.ndarray,
             extra_x.append(cn[torch.randint(len(cn), (n_neg,), generator=gen)])
             extra_y.append(torch.zeros(n_neg, 1))
         x, yy = torch.cat(extra_x), torch.cat(extra_y).reshape(-1, 1)
-        logits = model.logits(x)
-        per_row = bce(logits, yy * (1.0 - ls) + 0.5 * ls, reduction="none")
-        p = torch.sigmoid(logits.detach())
-        per_row = per_row * (p * (1 - yy) + (1 - p) * yy).pow(FOCAL_GAMMA)
-        loss = per_row.mean()
+        loss = loss_rows(model.logits(x), yy, float(cfg.label_smoothing)).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -113,7 +107,9 @@ def _archive(project: Any, cfg: Any) -> tuple[int, list[tuple[Path, Path]]]:
             dst = history / f"{stem}.v{k}{suffix}"
             shutil.copy2(src, dst)
             pairs.append((dst, src))
-    ck = project.checkpoints_dir / "model_final.pt"
+    from core.pipeline.p4_training.checkpoints import FINAL_NAME
+
+    ck = project.checkpoints_dir / FINAL_NAME
     dst = history / f"{stem}.v{k}.pt"
     shutil.copy2(ck, dst)
     pairs.append((dst, ck))
@@ -135,7 +131,7 @@ def refine(project: Any, cfg: Any, report: Reporter = null_report, cancel: threa
     from core.fsutil import atomic_write_text
     from core.pipeline.p3_features.embedder import FeatureExtractor, auto_threads
     from core.pipeline.p4_training.batches import load_train_data
-    from core.pipeline.p4_training.checkpoints import load_torch, save_torch_atomic
+    from core.pipeline.p4_training.checkpoints import FINAL_NAME, save_torch_atomic
     from core.pipeline.p4_training.phase import load_trained_head
     from core.pipeline.p5_export.phase import run_export_phase
     from core.pipeline.p6_evaluation.evaluate import evaluate_model
@@ -161,9 +157,9 @@ def refine(project: Any, cfg: Any, report: Reporter = null_report, cancel: threa
     check_cancel(cancel)
     model = fine_tune(model, data, cfg, pos, neg, report, cancel)
     version, pairs = _archive(project, cfg)
-    save_torch_atomic({**load_torch(project.checkpoints_dir / "model_final.pt"), "model": model.state_dict(),
+    save_torch_atomic({**final, "model": model.state_dict(),
                        "summary": {**final.get("summary", {}), "refined": len(items)}},
-                      project.checkpoints_dir / "model_final.pt")
+                      project.checkpoints_dir / FINAL_NAME)
     try:
         run_export_phase(project, cfg, null_report, cancel)
         card = evaluate_model(project.model_path(cfg, ".onnx"), project, cfg, null_report, cancel)

@@ -63,6 +63,15 @@ def record_run(project: Any, cfg: Any, kind: str, card: dict[str, Any], seconds:
     return run
 
 
+def run_note(run: dict[str, Any]) -> str:
+    """What a run's table row notes: whether a refine was kept, how many corrections it learnt from."""
+    parts = [("kept" if run.get("kept") else "not kept")] if run.get("kind") == "refine" else []
+    n = (run.get("counts") or {}).get("corrections")
+    if n:
+        parts.append(f"{n} corrections")
+    return ", ".join(parts)
+
+
 # ------------------------------------------------------------------ drawing
 FA_MAX = 5.0  # the plots show false accepts per hour from 0 to this
 COLOURS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75))

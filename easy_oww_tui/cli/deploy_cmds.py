@@ -84,26 +84,25 @@ def _key_loop(reader: Any, on_key: Any, stop: threading.Event) -> None:
 
 class Corrections:
     """f / m while testing: the detection's audio as a negative recording, the last seconds as a positive take;
-    with ``save_all`` every detection is kept for review (``core.audio.corrections``)."""
+    with --save-detections every detection (``pending``) is kept for review (``core.audio.corrections``)."""
 
-    def __init__(self, project: Any, cfg: Any, model: Path, console: Any, save_all: bool) -> None:
-        from core.fsutil import file_digest
+    def __init__(self, project: Any, cfg: Any, model: Path, console: Any) -> None:
+        from core.audio.household import model_digest
 
-        self.project, self.cfg, self.console, self.save_all = project, cfg, console, save_all
-        self.model = file_digest(model)[:16]
+        self.project, self.cfg, self.console = project, cfg, console
+        self.model = model_digest(model)
         self.pending: list[Any] = []  # detections waiting for their last 0.4 s of audio
         self.saved = {"false_trigger": 0, "missed": 0, "unreviewed": 0}
 
     def false_trigger(self, detector: Any) -> None:
         from core.audio import corrections
-        from core.audio.live_test import TRIGGER_AFTER_S
 
         det = detector.mark_false()
         if det is None:
             self.console.print("[dim]No detection to mark yet.[/]")
             return
         until = time.monotonic() + 1.0  # pressed right after the detection: let its last 0.4 s arrive
-        while detector.time_s < det.time_s + TRIGGER_AFTER_S and time.monotonic() < until:
+        while detector.audio_pending_s(det) > 0 and time.monotonic() < until:
             time.sleep(0.02)
         c = corrections.save_false_trigger(self.project, detector.detection_audio(det), det.time_s, det.score,
                                            self.model)
@@ -205,7 +204,7 @@ def test_cmd(name: str, duration: float, threshold: float | None, device: str | 
             threshold = 0.5
             console.print("[dim]No evaluated threshold saved for this project; using 0.5.[/]")
     interactive = sys.stdin.isatty() and console.is_terminal
-    fixes = Corrections(project, cfg, path, console, save_detections)
+    fixes = Corrections(project, cfg, path, console)
     if speaker is not None:
         speaker = household.check_speaker(speaker)
         duration = household.session_seconds(tries, every)

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
 from easy_oww_tui.cli.common import friendly_errors, get_workspace, make_console, workspace_option
-
-
-def _f(value: Any, digits: int = 3) -> str:
-    return "-" if value is None else f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+from easy_oww_tui.widgets.text import fmt_float as _f
 
 
 def refine_project(name: str, workspace: str | None, verbose: bool) -> None:
@@ -33,7 +28,7 @@ def refine_project(name: str, workspace: str | None, verbose: bool) -> None:
     console = make_console(highlight=False)
     b, a = res["before"], res["after"]
     console.print(f"Refined with {res['corrections']} correction(s) in {res['seconds']:.0f} s: recall on held-out "
-                  f"voices {_f(b['recall'])} -> {_f(a['recall'])}, false accepts/h {_f(b['false_accepts_per_hour'], 2)}"
+                  f"voices {_f(b['recall'], 3)} -> {_f(a['recall'], 3)}, false accepts/h {_f(b['false_accepts_per_hour'], 2)}"
                   f" -> {_f(a['false_accepts_per_hour'], 2)}, threshold {_f(b['threshold'], 2)} -> "
                   f"{_f(a['threshold'], 2)}.")
     if res["kept"]:
@@ -54,7 +49,7 @@ def runs_cmd(name: str, png: bool, workspace: str | None) -> None:
     """NAME's training and refine runs side by side, with their DET curves."""
     from rich.table import Table
 
-    from core.project.runs import det_png, det_text, load_runs
+    from core.project.runs import det_png, det_text, load_runs, run_note
 
     ws = get_workspace(workspace)
     project = ws.project(name)
@@ -70,13 +65,10 @@ def runs_cmd(name: str, png: bool, workspace: str | None) -> None:
         table.add_column(col, justify="right" if col not in ("kind", "ended", "note") else "left")
     for r in runs:
         s, c = r.get("settings") or {}, r.get("counts") or {}
-        note = ("kept" if r.get("kept") else "not kept") if r.get("kind") == "refine" else ""
-        if c.get("corrections"):
-            note += f", {c['corrections']} corrections"
         table.add_row(str(r.get("run")), str(r.get("kind")), str(r.get("ended")), _f(r.get("minutes"), 1),
-                      _f(r.get("recall")), _f(r.get("false_accepts_per_hour"), 2), _f(r.get("threshold"), 2),
+                      _f(r.get("recall"), 3), _f(r.get("false_accepts_per_hour"), 2), _f(r.get("threshold"), 2),
                       _f(c.get("negative_speech_minutes") or s.get("negative_speech_minutes"), 0),
-                      _f(s.get("max_steps")), _f(s.get("ensemble_size")), note.strip(", "))
+                      _f(s.get("max_steps"), 0), _f(s.get("ensemble_size"), 0), run_note(r))
     console.print(table)
     console.print("\n".join(det_text(runs)))
     if png:

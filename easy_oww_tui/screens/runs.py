@@ -3,7 +3,7 @@ curves drawn in the terminal (the same drawing `easy-oww runs` prints)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.markup import escape
 from rich.text import Text
@@ -12,12 +12,12 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
+from easy_oww_tui.widgets.text import fmt_float
+
 if TYPE_CHECKING:
     from easy_oww_tui.services import AppServices
 
 
-def _f(value: Any, digits: int = 3) -> str:
-    return "-" if value is None else f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
 class RunsScreen(Screen[None]):
@@ -37,7 +37,7 @@ class RunsScreen(Screen[None]):
 
     def on_mount(self) -> None:
         from core.errors import EasyOWWError
-        from core.project.runs import det_text, load_runs
+        from core.project.runs import det_text, load_runs, run_note
 
         self.sub_title = f"{self.project_name} · runs"
         table = self.query_one("#runs-table", DataTable)
@@ -50,12 +50,10 @@ class RunsScreen(Screen[None]):
             runs = []
             self.query_one("#runs-heading", Static).update(f"[red]{escape(self.app.scrub(str(exc)))}[/red]")
         for r in runs:
-            note = ("kept" if r.get("kept") else "not kept") if r.get("kind") == "refine" else ""
-            if (r.get("counts") or {}).get("corrections"):
-                note += f", {r['counts']['corrections']} corrections"
-            ended = "-" if self.app.deterministic else str(r.get("ended"))[5:]  # MM-DD HH:MM  # no clocks in snapshots
-            table.add_row(str(r.get("run")), str(r.get("kind")), ended, _f(r.get("minutes"), 1), _f(r.get("recall")),
-                          _f(r.get("false_accepts_per_hour"), 2), _f(r.get("threshold"), 2), note.strip(", "))
+            ended = "-" if self.app.deterministic else str(r.get("ended"))[5:]  # MM-DD HH:MM; no clock in snapshots
+            table.add_row(str(r.get("run")), str(r.get("kind")), ended, fmt_float(r.get("minutes"), 1),
+                          fmt_float(r.get("recall"), 3), fmt_float(r.get("false_accepts_per_hour"), 2),
+                          fmt_float(r.get("threshold"), 2), run_note(r))
         if not runs:
             self.query_one("#runs-heading", Static).update(
                 f"[b]{escape(self.project_name)}[/b]: no runs yet. Train it (t in the project view).")

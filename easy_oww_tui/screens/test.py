@@ -322,9 +322,7 @@ class TestScreen(JobScreen):
         table.update_cell(key, "mark", FALSE_MARK)
         if not self.app.is_running(self.job_key):
             self.show_summary({})
-        from core.audio.live_test import TRIGGER_AFTER_S
-
-        wait = marked.time_s + TRIGGER_AFTER_S - self.detector.time_s  # its last 0.4 s may not be heard yet
+        wait = self.detector.audio_pending_s(marked)  # its last 0.4 s may not be heard yet
         if wait > 0 and self.app.is_running(self.job_key):
             self.set_timer(wait + 0.05, lambda: self._keep_false_trigger(marked))
         else:
@@ -346,12 +344,12 @@ class TestScreen(JobScreen):
     def _correct(self, kind: str, det: Any) -> str:
         """Keep a correction (core.audio.corrections); returns what was saved, "" when nothing was."""
         from core.audio import corrections
+        from core.audio.household import model_digest
         from core.errors import EasyOWWError
-        from core.fsutil import file_digest
 
         try:
             project = self.app.workspace.project(self.project_name)
-            digest = file_digest(self.model)[:16] if self.model is not None and self.model.is_file() else ""
+            digest = model_digest(self.model) if self.model is not None and self.model.is_file() else ""
             if kind == "false_trigger":
                 c = corrections.save_false_trigger(project, self.detector.detection_audio(det), det.time_s,
                                                    det.score, digest)

@@ -116,6 +116,17 @@ def load_average(model: Head, avg: dict[str, torch.Tensor]) -> None:
     model.load_state_dict(sd)
 
 
+# --------------------------------------------------------------------------- the loss
+def loss_rows(logits: torch.Tensor, y: torch.Tensor, label_smoothing: float) -> torch.Tensor:
+    """Each row's loss: cross-entropy on label-smoothed targets, times the focal factor (1 - p_true)^gamma."""
+    target = y * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    per_row = torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    if FOCAL_GAMMA:
+        p = torch.sigmoid(logits.detach())
+        per_row = per_row * (p * (1 - y) + (1 - p) * y).pow(FOCAL_GAMMA)
+    return per_row
+
+
 # --------------------------------------------------------------------------- evaluation during training
 @torch.no_grad()
 def validate(
@@ -254,8 +265,6 @@ def train_head(
     min_steps = int(cfg.max_steps * min_fraction)
     ls = float(cfg.label_smoothing)
     y = sampler.y
-    target = y * (1.0 - ls) + 0.5 * ls
-    bce = torch.nn.functional.binary_cross_entropy_with_logits
     is_neg = (y == 0).float()
     hard_from = int(cfg.max_steps * batches.HARD_FROM) if sampler.n_hard else -1
     model.train()
@@ -272,11 +281,7 @@ def train_head(
         if hard_from >= 0 and step >= hard_from and (step - hard_from) % batches.HARD_EVERY == 0:
             sampler.refresh_hard(model)
         xb, _ = sampler.batch(step)
-        logits = model.logits(xb)
-        per_row = bce(logits, target, reduction="none")
-        if FOCAL_GAMMA:
-            p = torch.sigmoid(logits.detach())
-            per_row = per_row * (p * is_neg + (1 - p) * (1 - is_neg)).pow(FOCAL_GAMMA)
+        per_row = loss_rows(model.logits(xb), y, ls)
         if NEG_WEIGHT_MAX != 1.0:
             per_row = per_row * (1 + is_neg * (NEG_WEIGHT_MAX - 1) * min(1.0, step / cfg.max_steps))
         loss = per_row.mean()
