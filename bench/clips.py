@@ -3,7 +3,7 @@
     python bench/clips.py            # ~1-2 minutes on 2 cores
     python bench/clips.py --quick    # smaller counts
 
-Prints clips/s for each stage beside the seed's documented speeds (recordings 10/s,
+Prints clips/s for each phase beside the seed's documented speeds (recordings 10/s,
 synthesis 2/s, augmentation 20/s) and the bare-library throughput, with ratios.
 """
 
@@ -155,7 +155,7 @@ def main() -> None:
                 fn()
             rows.append((name, k / (time.perf_counter() - t0), None, ""))
 
-    print(f"{'stage':50s} {'clips/s':>9s} {'seed':>6s} {'ratio':>7s}  note")
+    print(f"{'phase':50s} {'clips/s':>9s} {'seed':>6s} {'ratio':>7s}  note")
     for name, rate, seed, note in rows:
         ratio = f"{rate / seed:6.1f}x" if seed else ""
         seed_s = f"{seed:6.0f}" if seed else ""

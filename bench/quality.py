@@ -53,7 +53,7 @@ def reference_for(word: str) -> tuple[str, Path] | None:
 
 # ----------------------------------------------------------------------------------------------- train
 class PrintReporter:
-    """Prints pipeline events: stage starts/ends, log lines, progress and metrics at most every 15 s."""
+    """Prints pipeline events: phase starts/ends, log lines, progress and metrics at most every 15 s."""
 
     def __init__(self, every: float = 15.0) -> None:
         self.every = every
@@ -69,21 +69,21 @@ class PrintReporter:
     def __call__(self, event: Any) -> None:
         from core import events as ev
 
-        if isinstance(event, ev.StageStarted):
-            print(f"[{event.stage}] started {event.description}".rstrip(), flush=True)
-        elif isinstance(event, ev.StageFinished):
+        if isinstance(event, ev.PhaseStarted):
+            print(f"[{event.phase}] started {event.description}".rstrip(), flush=True)
+        elif isinstance(event, ev.PhaseFinished):
             secs = f" in {event.seconds:.0f} s" if event.seconds is not None else ""
-            print(f"[{event.stage}] {'finished' if event.ok else 'FAILED'}{secs} {event.message}".rstrip(), flush=True)
+            print(f"[{event.phase}] {'finished' if event.ok else 'FAILED'}{secs} {event.message}".rstrip(), flush=True)
         elif isinstance(event, ev.LogLine):
-            print(f"[{event.stage or 'log'}] {event.level}: {event.message}", flush=True)
+            print(f"[{event.phase or 'log'}] {event.level}: {event.message}", flush=True)
         elif isinstance(event, ev.Progress):
-            if event.total and event.done >= event.total or self._due(f"p:{event.stage}"):
+            if event.total and event.done >= event.total or self._due(f"p:{event.phase}"):
                 total = f"/{event.total}" if event.total else ""
-                print(f"[{event.stage}] {event.done}{total} {event.message}".rstrip(), flush=True)
+                print(f"[{event.phase}] {event.done}{total} {event.message}".rstrip(), flush=True)
         elif isinstance(event, ev.Metric):
-            if self._due(f"m:{event.stage}:{event.name}"):
+            if self._due(f"m:{event.phase}:{event.name}"):
                 step = f" step {event.step}" if event.step is not None else ""
-                print(f"[{event.stage}] {event.name}={event.value:.4g}{step}", flush=True)
+                print(f"[{event.phase}] {event.name}={event.value:.4g}{step}", flush=True)
 
 
 def project_name(word: str, quick: bool = False) -> str:

@@ -100,10 +100,10 @@ class PrintReporter:
 
     def __call__(self, event: ev.Event) -> None:
         stamp = f"[{time.monotonic() - self.t0:7.1f}s]"
-        if isinstance(event, ev.StageStarted):
-            print(f"{stamp} {event.stage}: started {event.description}", flush=True)
-        elif isinstance(event, ev.StageFinished):
-            print(f"{stamp} {event.stage}: {'done' if event.ok else 'FAILED'} {event.message}", flush=True)
+        if isinstance(event, ev.PhaseStarted):
+            print(f"{stamp} {event.phase}: started {event.description}", flush=True)
+        elif isinstance(event, ev.PhaseFinished):
+            print(f"{stamp} {event.phase}: {'done' if event.ok else 'FAILED'} {event.message}", flush=True)
         elif isinstance(event, ev.LogLine) and event.level != "info":
             print(f"{stamp} {event.level}: {event.message}", flush=True)
 

@@ -15,15 +15,15 @@ from core.errors import Cancelled
 
 
 @dataclass(frozen=True)
-class StageStarted:
-    stage: str
+class PhaseStarted:
+    phase: str
     total: int | None = None
     description: str = ""
 
 
 @dataclass(frozen=True)
 class Progress:
-    stage: str
+    phase: str
     done: int
     total: int | None = None
     message: str = ""
@@ -31,7 +31,7 @@ class Progress:
 
 @dataclass(frozen=True)
 class Metric:
-    stage: str
+    phase: str
     name: str
     value: float
     step: int | None = None
@@ -50,18 +50,18 @@ class Level:
 class LogLine:
     message: str
     level: str = "info"  # "info" | "warning" | "error"
-    stage: str = ""
+    phase: str = ""
 
 
 FINISH_STATUSES = ("done", "skipped", "failed", "cancelled")
 
 
 @dataclass(frozen=True)
-class StageFinished:
-    """A stage ended. ``status``: "done", "skipped" (nothing to do), "failed" or "cancelled"; empty means
+class PhaseFinished:
+    """A phase ended. ``status``: "done", "skipped" (nothing to do), "failed" or "cancelled"; empty means
     "done" when ``ok``, else "failed"."""
 
-    stage: str
+    phase: str
     ok: bool = True
     message: str = ""
     seconds: float | None = None
@@ -72,7 +72,7 @@ class StageFinished:
         return self.status or ("done" if self.ok else "failed")
 
 
-Event = StageStarted | Progress | Metric | Level | LogLine | StageFinished
+Event = PhaseStarted | Progress | Metric | Level | LogLine | PhaseFinished
 Reporter = Callable[[Event], None]
 CancelToken = threading.Event
 
@@ -87,9 +87,9 @@ def check_cancel(cancel: CancelToken | None) -> None:
         raise Cancelled()
 
 
-def warn(report: Reporter, message: str, stage: str = "") -> None:
-    report(LogLine(message=message, level="warning", stage=stage))
+def warn(report: Reporter, message: str, phase: str = "") -> None:
+    report(LogLine(message=message, level="warning", phase=phase))
 
 
-def log(report: Reporter, message: str, stage: str = "") -> None:
-    report(LogLine(message=message, level="info", stage=stage))
+def log(report: Reporter, message: str, phase: str = "") -> None:
+    report(LogLine(message=message, level="info", phase=phase))

@@ -22,7 +22,7 @@ from textual.screen import Screen
 
 from easy_oww_tui.job_manager import JobManager
 from easy_oww_tui.jobs import JobKind, JobState, prepare_child_processes, run_callable_job, run_training_job
-from easy_oww_tui.messages import JobDone, JobMessage, JobStateChanged, PhaseFinished, PhaseStarted
+from easy_oww_tui.messages import JobDone, JobMessage, JobPhaseFinished, JobPhaseStarted, JobStateChanged
 from easy_oww_tui.widgets.text import scrub
 
 Command = tuple[str, Callable[[], Any], str]
@@ -322,9 +322,9 @@ class EasyOWWApp(App[None]):
         if self.job_manager.apply(msg) is None:
             return
         self._notify_screens(msg.project, msg)
-        if isinstance(msg, PhaseStarted | PhaseFinished):
+        if isinstance(msg, JobPhaseStarted | JobPhaseFinished):
             self._refresh_projects()
-        if isinstance(msg, PhaseFinished) and msg.stage in ("export", "tflite"):
+        if isinstance(msg, JobPhaseFinished) and msg.phase in ("export", "tflite"):
             self.refresh(repaint=True)  # the exporter may have borrowed fd 2, where Textual draws
         if isinstance(msg, JobDone):
             self._job_done(msg)

@@ -24,12 +24,12 @@ from easy_oww_tui.messages import (
     JobDone,
     JobLog,
     JobMessage,
+    JobPhaseFinished,
+    JobPhaseProgress,
+    JobPhaseStarted,
     LevelChanged,
     LiveScore,
     MetricReported,
-    PhaseFinished,
-    PhaseProgress,
-    PhaseStarted,
     WakeWordDetected,
 )
 
@@ -97,40 +97,40 @@ class JobState:
 
     def apply(self, msg: JobMessage) -> None:
         """Fold one message into the state."""
-        stage = getattr(msg, "stage", None)
-        if (self.kind == JobKind.TRAINING and stage and stage not in PHASES
-                and isinstance(msg, PhaseStarted | PhaseProgress | PhaseFinished)):
+        phase = getattr(msg, "phase", None)
+        if (self.kind == JobKind.TRAINING and phase and phase not in PHASES
+                and isinstance(msg, JobPhaseStarted | JobPhaseProgress | JobPhaseFinished)):
             # steps after the six phases (the TFLite copy): a log line, not a phase row
-            if isinstance(msg, PhaseFinished):
+            if isinstance(msg, JobPhaseFinished):
                 level = "info" if msg.ok else "warning"
-                self.log.append((level, stage, msg.message or ("done" if msg.ok else "failed")))
+                self.log.append((level, phase, msg.message or ("done" if msg.ok else "failed")))
             return
-        if isinstance(msg, PhaseStarted):
-            ph = self.phase(msg.stage)
+        if isinstance(msg, JobPhaseStarted):
+            ph = self.phase(msg.phase)
             ph.status, ph.done, ph.total, ph.message = "running", 0, msg.total, msg.description
-            self.current = msg.stage
-        elif isinstance(msg, PhaseProgress):
-            ph = self.phase(msg.stage)
+            self.current = msg.phase
+        elif isinstance(msg, JobPhaseProgress):
+            ph = self.phase(msg.phase)
             if ph.status == "waiting":
                 ph.status = "running"
             ph.done, ph.total = msg.done, msg.total
             if msg.message:
                 ph.message = msg.message
-            self.current = msg.stage
-        elif isinstance(msg, PhaseFinished):
-            ph = self.phase(msg.stage)
+            self.current = msg.phase
+        elif isinstance(msg, JobPhaseFinished):
+            ph = self.phase(msg.phase)
             ph.status = msg.status
             ph.message, ph.seconds = msg.message, msg.seconds
             if ph.status == "done" and ph.total:
                 ph.done = ph.total
-            if self.current == msg.stage:
+            if self.current == msg.phase:
                 self.current = None
         elif isinstance(msg, MetricReported):
             values = self.metrics.setdefault(msg.name, [])
             values.append(float(msg.value))
             del values[:-300]
         elif isinstance(msg, JobLog):
-            self.log.append((msg.level, msg.stage, msg.message))
+            self.log.append((msg.level, msg.phase, msg.message))
         elif isinstance(msg, JobDone):
             self.running = False
             self.outcome, self.result, self.error = msg.outcome, msg.result, msg.error
@@ -152,16 +152,16 @@ def make_reporter(post: Post, project: str) -> Callable[[Any], None]:
 
     def report(event: Any) -> None:
         msg: JobMessage | None = None
-        if isinstance(event, ev.StageStarted):
-            msg = PhaseStarted(project, event.stage, event.total, event.description)
+        if isinstance(event, ev.PhaseStarted):
+            msg = JobPhaseStarted(project, event.phase, event.total, event.description)
         elif isinstance(event, ev.Progress):
-            msg = PhaseProgress(project, event.stage, event.done, event.total, event.message)
+            msg = JobPhaseProgress(project, event.phase, event.done, event.total, event.message)
         elif isinstance(event, ev.Metric):
-            msg = MetricReported(project, event.stage, event.name, event.value, event.step)
+            msg = MetricReported(project, event.phase, event.name, event.value, event.step)
         elif isinstance(event, ev.LogLine):
-            msg = JobLog(project, event.message, event.level, event.stage)
-        elif isinstance(event, ev.StageFinished):
-            msg = PhaseFinished(project, event.stage, event.ok, event.message, event.seconds, event.outcome)
+            msg = JobLog(project, event.message, event.level, event.phase)
+        elif isinstance(event, ev.PhaseFinished):
+            msg = JobPhaseFinished(project, event.phase, event.ok, event.message, event.seconds, event.outcome)
         elif isinstance(event, ev.Level):
             msg = LevelChanged(project, event.rms_db, event.peak_db, event.clipped)
         if msg is not None:

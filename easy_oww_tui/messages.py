@@ -21,18 +21,18 @@ class JobMessage(Message):
         self.project = project
 
 
-class PhaseStarted(JobMessage):
-    def __init__(self, project: str, stage: str, total: int | None, description: str) -> None:
+class JobPhaseStarted(JobMessage):
+    def __init__(self, project: str, phase: str, total: int | None, description: str) -> None:
         super().__init__(project)
-        self.stage = stage
+        self.phase = phase
         self.total = total
         self.description = description
 
 
-class PhaseProgress(JobMessage):
-    def __init__(self, project: str, stage: str, done: int, total: int | None, message: str) -> None:
+class JobPhaseProgress(JobMessage):
+    def __init__(self, project: str, phase: str, done: int, total: int | None, message: str) -> None:
         super().__init__(project)
-        self.stage = stage
+        self.phase = phase
         self.done = done
         self.total = total
         self.message = message
@@ -40,36 +40,36 @@ class PhaseProgress(JobMessage):
     def can_replace(self, message: Message) -> bool:
         """A newer progress report for the same phase supersedes this one."""
         return (
-            isinstance(message, PhaseProgress)
+            isinstance(message, JobPhaseProgress)
             and message.project == self.project
-            and message.stage == self.stage
+            and message.phase == self.phase
         )
 
 
 class MetricReported(JobMessage):
-    def __init__(self, project: str, stage: str, name: str, value: float, step: int | None) -> None:
+    def __init__(self, project: str, phase: str, name: str, value: float, step: int | None) -> None:
         super().__init__(project)
-        self.stage = stage
+        self.phase = phase
         self.name = name
         self.value = value
         self.step = step
 
 
 class JobLog(JobMessage):
-    def __init__(self, project: str, message: str, level: str, stage: str) -> None:
+    def __init__(self, project: str, message: str, level: str, phase: str) -> None:
         super().__init__(project)
         self.message = message
         self.level = level
-        self.stage = stage
+        self.phase = phase
 
 
-class PhaseFinished(JobMessage):
+class JobPhaseFinished(JobMessage):
     """A phase ended; ``status`` is core's: "done", "skipped", "failed" or "cancelled"."""
 
-    def __init__(self, project: str, stage: str, ok: bool, message: str, seconds: float | None,
+    def __init__(self, project: str, phase: str, ok: bool, message: str, seconds: float | None,
                  status: str = "") -> None:
         super().__init__(project)
-        self.stage = stage
+        self.phase = phase
         self.ok = ok
         self.message = message
         self.seconds = seconds

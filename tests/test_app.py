@@ -16,7 +16,7 @@ from core.project.config import TrainingConfig
 from core.project.workspace import Workspace
 from easy_oww_tui.app import EasyOWWApp
 from easy_oww_tui.jobs import JobState
-from easy_oww_tui.messages import PhaseProgress
+from easy_oww_tui.messages import JobPhaseProgress
 from easy_oww_tui.screens.create import CreateProjectScreen, suggest_name
 from easy_oww_tui.screens.dashboard import DashboardScreen
 from easy_oww_tui.screens.dialogs import ConfirmScreen, ErrorScreen, HelpScreen, StoppingScreen
@@ -72,10 +72,10 @@ def test_suggest_name():
 
 
 def test_progress_messages_coalesce_per_phase():
-    a = PhaseProgress("p", "clips", 1, 10, "")
-    assert a.can_replace(PhaseProgress("p", "clips", 2, 10, ""))
-    assert not a.can_replace(PhaseProgress("p", "features", 2, 10, ""))
-    assert not a.can_replace(PhaseProgress("q", "clips", 2, 10, ""))
+    a = JobPhaseProgress("p", "clips", 1, 10, "")
+    assert a.can_replace(JobPhaseProgress("p", "clips", 2, 10, ""))
+    assert not a.can_replace(JobPhaseProgress("p", "features", 2, 10, ""))
+    assert not a.can_replace(JobPhaseProgress("q", "clips", 2, 10, ""))
 
 
 def test_job_state_folds_events():
@@ -84,15 +84,15 @@ def test_job_state_folds_events():
 
     state = JobState.fresh("p")
     report = make_reporter(state.apply, "p")
-    report(ev.StageFinished("clips", True, "skipped (already done)", 0.0, "skipped"))
-    report(ev.StageStarted("augmentation", 4, "Augmenting"))
+    report(ev.PhaseFinished("clips", True, "skipped (already done)", 0.0, "skipped"))
+    report(ev.PhaseStarted("augmentation", 4, "Augmenting"))
     report(ev.Progress("augmentation", 2, 4, "2 of 4"))
     report(ev.Metric("training", "loss", 0.5, 1))
     report(ev.LogLine("hello", "warning", "augmentation"))
     assert state.phases["clips"].status == "skipped"
     assert state.phases["augmentation"].status == "running" and state.phases["augmentation"].done == 2
     assert state.current == "augmentation" and state.metrics["loss"] == [0.5]
-    report(ev.StageFinished("augmentation", False, "cancelled", 1.0, "cancelled"))
+    report(ev.PhaseFinished("augmentation", False, "cancelled", 1.0, "cancelled"))
     assert state.phases["augmentation"].status == "cancelled"
 
 

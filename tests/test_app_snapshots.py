@@ -74,14 +74,14 @@ def feed(app: EasyOWWApp, name: str, events: list[object], running: bool = True)
 
 TRAINING_EVENTS: list[object] = [
     ev.LogLine("No room impulse responses downloaded: using simulated rooms.", "warning", ""),
-    ev.StageStarted("clips", None, "Making clips for 'hey jarvis'"),
+    ev.PhaseStarted("clips", None, "Making clips for 'hey jarvis'"),
     ev.LogLine("3 real + 997 synthetic positives; voices: en_US-joe-medium", "info", "clips"),
-    ev.StageFinished("clips", True, "1000 positives, 2000 negatives", 300.0),
-    ev.StageFinished("augmentation", True, "skipped (already done)", 0.0, "skipped"),
-    ev.StageStarted("features", 3000, "Computing features"),
+    ev.PhaseFinished("clips", True, "1000 positives, 2000 negatives", 300.0),
+    ev.PhaseFinished("augmentation", True, "skipped (already done)", 0.0, "skipped"),
+    ev.PhaseStarted("features", 3000, "Computing features"),
     ev.Progress("features", 3000, 3000, "3000 clips"),
-    ev.StageFinished("features", True, "", 200.0),
-    ev.StageStarted("training", 10000, "Training the model"),
+    ev.PhaseFinished("features", True, "", 200.0),
+    ev.PhaseStarted("training", 10000, "Training the model"),
     *[ev.Metric("training", "loss", 0.7 * 0.8**i, i * 500) for i in range(12)],
     *[ev.Metric("training", "val_loss", 0.75 * 0.85**i, i * 500) for i in range(12)],
     *[ev.Metric("training", "recall", min(0.95, 0.3 + 0.06 * i), i * 500) for i in range(12)],
@@ -235,7 +235,7 @@ def test_review_list_after_improving(snap_compare, workspace, size):
         app.open_review("ok_computer")
         await pilot.pause()
         key = "ok_computer#refine"
-        feed(app, key, [ev.StageStarted("refine", 400, "Refining with 2 correction(s)"),
+        feed(app, key, [ev.PhaseStarted("refine", 400, "Refining with 2 correction(s)"),
                         ev.Progress("refine", 200, 400, "fine-tuning, loss 0.0412")])
         await pilot.pause()
         result = {"kept": True, "version_archived": 1, "corrections": 2,
@@ -292,10 +292,10 @@ def test_dashboard_finished(snap_compare, workspace, size):
         await pilot.pause()
         model = app.workspace.project("hey_jarvis").model_path()
         events = [*TRAINING_EVENTS,
-                  ev.StageFinished("training", True, "", 60.0),
-                  ev.StageStarted("export", None, "Exporting"), ev.StageFinished("export", True, "", 2.0),
-                  ev.StageStarted("evaluation", None, "Evaluating"),
-                  ev.StageFinished("evaluation", True, "", 20.0)]
+                  ev.PhaseFinished("training", True, "", 60.0),
+                  ev.PhaseStarted("export", None, "Exporting"), ev.PhaseFinished("export", True, "", 2.0),
+                  ev.PhaseStarted("evaluation", None, "Evaluating"),
+                  ev.PhaseFinished("evaluation", True, "", 20.0)]
         feed(app, "hey_jarvis", events)
         app.post_message(JobDone("hey_jarvis", "training", "ok", result={
             "model_path": model, "threshold": 0.37,

@@ -10,7 +10,7 @@ import soundfile as sf
 
 from core.audio.dsp import time_stretch
 from core.audio.files import SAMPLE_RATE, load_clip, write_wav
-from core.events import LogLine, StageFinished
+from core.events import LogLine, PhaseFinished
 from core.pipeline.p2_augmentation.augment import HARD_COPY_MIN, AudioAugmenter, copy_probs
 from core.pipeline.p2_augmentation.phase import run_augmentation_phase
 from core.pipeline.p2_augmentation.rooms import load_rir_bank
@@ -201,7 +201,7 @@ def test_augmentation_phase(tmp_path: Path, bank_path: Path) -> None:
     assert len(copy) == len(passage) and not np.allclose(copy, passage, atol=1e-3)
     assert len(list(project.augmented_clips_dir(cfg).glob("*.wav"))) == 6
     assert len(list((project.clips_dir(cfg) / "negative_augmented").glob("*.wav"))) == 8
-    assert isinstance(events[-1], StageFinished) and events[-1].ok and events[-1].stage == "augmentation"
+    assert isinstance(events[-1], PhaseFinished) and events[-1].ok and events[-1].phase == "augmentation"
     s2 = run_augmentation_phase(project, cfg, events.append)
     assert s2["created"] == 0 and s2["kept"] == 19 and s2["negative_speech_augmented"] == 5
 
@@ -209,7 +209,7 @@ def test_augmentation_phase(tmp_path: Path, bank_path: Path) -> None:
     events.clear()
     assert run_augmentation_phase(project, cfg, events.append) == {"skipped": True}
     assert any(isinstance(e, LogLine) and "skipping" in e.message for e in events)
-    assert isinstance(events[-1], StageFinished) and events[-1].ok
+    assert isinstance(events[-1], PhaseFinished) and events[-1].ok
 
 
 def test_later_copies_get_rooms_and_noise_more_often() -> None:

@@ -12,7 +12,7 @@ import soundfile as sf
 from core.audio.files import SAMPLE_RATE, speech_bounds
 from core.audio.tts import PiperTTS, VoiceInfo
 from core.errors import Cancelled, EasyOWWError
-from core.events import LogLine, Progress, StageFinished, StageStarted
+from core.events import LogLine, PhaseFinished, PhaseStarted, Progress
 from core.pipeline.p1_clips import passages, phrases
 from core.pipeline.p1_clips.generator import ClipGenerator
 from core.pipeline.p1_clips.noise import noise_clip
@@ -146,7 +146,7 @@ def test_generate_resume_verify(tmp_path: Path, tts: PiperTTS) -> None:
         x, _ = sf.read(p, dtype="float32")
         b = speech_bounds(x, SAMPLE_RATE)
         assert b is not None and b[1] - b[0] > 0.3 * SAMPLE_RATE
-    assert any(isinstance(e, Progress) and e.stage == "clips" for e in events)
+    assert any(isinstance(e, Progress) and e.phase == "clips" for e in events)
 
     # Resume: stale temp removed, finished files untouched, missing ones filled, numbering goes on.
     stale = gen.positive_dir / ".synth_00003.abcd.tmp.wav"
@@ -274,8 +274,8 @@ def test_run_clip_phase(tmp_path: Path, tts: PiperTTS, speech: np.ndarray) -> No
     warnings = [e.message for e in events if isinstance(e, LogLine) and e.level == "warning"]
     assert any("Only found 2 real recordings (expected 5)" in w and "easy-oww record jarvis" in w
                for w in warnings)
-    assert isinstance(events[0], StageStarted) and events[0].stage == "clips"
-    assert isinstance(events[-1], StageFinished) and events[-1].ok and events[-1].stage == "clips"
+    assert isinstance(events[0], PhaseStarted) and events[0].phase == "clips"
+    assert isinstance(events[-1], PhaseFinished) and events[-1].ok and events[-1].phase == "clips"
     assert (project.positive_clips_dir(cfg) / "real_0001.wav").is_file()
     assert summary["negative_speech_passages"] == 2 and summary["negative_speech_minutes"] > 0.3
     assert len(list((project.clips_dir(cfg) / "negative_speech").glob("speech_*.wav"))) == 2
@@ -286,7 +286,7 @@ def test_run_clip_phase(tmp_path: Path, tts: PiperTTS, speech: np.ndarray) -> No
     with pytest.raises(EasyOWWError) as err:
         run_clip_phase(project, cfg, events.append, None, piper=tts)
     assert "en_US-nobody-medium" in str(err.value) and JOE in str(err.value)
-    assert isinstance(events[-1], StageFinished) and not events[-1].ok
+    assert isinstance(events[-1], PhaseFinished) and not events[-1].ok
 
 
 def test_passages_use_espeak_more_than_clips() -> None:

@@ -15,7 +15,7 @@ import pytest
 from core.assets import downloads, net_errors
 from core.assets import hub as hf_hub
 from core.errors import Cancelled
-from core.events import LogLine, Progress, StageFinished, StageStarted
+from core.events import LogLine, PhaseFinished, PhaseStarted, Progress
 from tests.http_fixture import closed_port, running_server
 
 
@@ -63,7 +63,7 @@ def test_cut_download_resumes_from_where_it_stopped(srv, tmp_path):
     assert not part.exists()
     progress = [e for e in events if isinstance(e, Progress)]
     assert progress[0].done == kept and progress[-1].done == len(data) == progress[-1].total
-    assert isinstance(events[-1], StageFinished) and events[-1].ok
+    assert isinstance(events[-1], PhaseFinished) and events[-1].ok
 
 
 def test_dropped_connection_is_resumed_within_one_call(srv, tmp_path):
@@ -231,11 +231,11 @@ def test_download_files_aggregates_progress_and_skips_finished(srv, tmp_path):
              for p, b in blobs.items()]
     (tmp_path / "0.wav").write_bytes(blobs["/d/0.wav"])  # already there
     events = []
-    downloads.download_files(files, events.append, stage="rirs", description="RIRs", workers=3)
+    downloads.download_files(files, events.append, phase="rirs", description="RIRs", workers=3)
     for p, b in blobs.items():
         assert (tmp_path / Path(p).name).read_bytes() == b
     assert not srv.gets("/d/0.wav")
-    started = [e for e in events if isinstance(e, StageStarted)]
+    started = [e for e in events if isinstance(e, PhaseStarted)]
     assert len(started) == 1 and started[0].total == sum(len(b) for b in blobs.values())
     last = [e for e in events if isinstance(e, Progress)][-1]
     assert last.done == started[0].total and last.message == "6/6 files"

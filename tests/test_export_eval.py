@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from core.errors import EasyOWWError
-from core.events import StageFinished, null_report
+from core.events import PhaseFinished, null_report
 from core.pipeline.p4_training.heads import DNNHead, TemporalHead
 from core.pipeline.p5_export import onnx_export as X
 from core.pipeline.p5_export.phase import run_export_phase
@@ -147,7 +147,7 @@ def test_evaluation_phase_writes_model_card(exported):
     held = E.held_out_clips(project, cfg)
     assert on["positive_clips"] == len(held["positive"]) and on["negative_clips"] == len(held["negative"])
     assert card["config"] == cfg.to_dict() and card["config_fingerprint"] == cfg.fingerprint()
-    assert isinstance(events[-1], StageFinished) and events[-1].ok
+    assert isinstance(events[-1], PhaseFinished) and events[-1].ok
 
 
 def test_evaluate_model_uses_validation_features(exported, monkeypatch):

@@ -20,7 +20,7 @@ from tests.pipeline_fixtures import check_outputs_valid, generated_files, make_p
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
-_STAGE_RE = re.compile(r"\[stage\] (\w+) (started|finished|FAILED)")
+_PHASE_RE = re.compile(r"\[phase\] (\w+) (started|finished|FAILED)")
 
 
 def _log(project: Path) -> str:
@@ -41,14 +41,14 @@ def reference(tmp_path_factory):
 
 def _kill_at(project: Path, root: Path, phase: str, n: int) -> str | None:
     """Run train with a kill switch; return the phase running when it died (None if it finished)."""
-    before = len(_STAGE_RE.findall(_log(project)))
+    before = len(_PHASE_RE.findall(_log(project)))
     out = run_cli("train", "hey_jarvis", workspace=root, env={"EASY_OWW_KILL_AT": f"{phase}:{n}"})
     if out.returncode == 0:
         return None
     assert out.returncode == -signal.SIGKILL, out.stderr[-3000:]
     running = None
-    for stage, what in _STAGE_RE.findall(_log(project))[before:]:
-        running = stage if what == "started" else None
+    for name, what in _PHASE_RE.findall(_log(project))[before:]:
+        running = name if what == "started" else None
     return running
 
 
@@ -79,7 +79,7 @@ def test_kill_once_inside_each_phase_then_resume(reference, tmp_path):
     _assert_same_as_reference(project, ref_project)
     log = _log(project)
     # clips ran twice (the killed run and its resume), never again after finishing
-    assert log.count("[stage] clips started") == 2
+    assert log.count("[phase] clips started") == 2
 
 
 def test_twenty_seeded_random_kills(reference, tmp_path):

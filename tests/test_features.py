@@ -12,7 +12,7 @@ import pytest
 
 from core.assets.feature_models import EMBEDDING_NAME, MELSPEC_NAME, locate_feature_models, verify_model_file
 from core.errors import EasyOWWError
-from core.events import Progress, StageFinished, null_report
+from core.events import PhaseFinished, Progress, null_report
 from core.pipeline.p3_features import embedder, phase, store, windows
 from core.pipeline.p3_features import plan as feature_plan
 from tests.model_fixtures import clip_bank, featured_project, new_project, small_cfg
@@ -138,7 +138,7 @@ def test_feature_phase_outputs(featured):
     # a second run has nothing to do
     events = []
     out = phase.run_feature_phase(project, cfg, events.append, None)
-    assert out["skipped"] is True and isinstance(events[-1], StageFinished) and events[-1].ok
+    assert out["skipped"] is True and isinstance(events[-1], PhaseFinished) and events[-1].ok
 
 
 def test_features_agree_with_pretrained_hey_jarvis(featured):
@@ -316,7 +316,7 @@ def test_feature_pool_gives_the_same_arrays(base, featured, tmp_path, monkeypatc
     project, cfg = new_project(tmp_path, base)
     events: list = []
     out = phase.run_feature_phase(project, cfg, events.append, None, workers=2)
-    assert out["skipped"] is False and isinstance(events[-1], StageFinished) and events[-1].ok
+    assert out["skipped"] is False and isinstance(events[-1], PhaseFinished) and events[-1].ok
     assert any("2 process(es)" in getattr(e, "message", "") for e in events)
     dones = [e.done for e in events if isinstance(e, Progress)]
     assert dones == sorted(dones) and dones[-1] == feature_plan.plan_features(project.clips_dir(cfg), cfg).total

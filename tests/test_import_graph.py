@@ -137,3 +137,13 @@ def test_screens_use_only_the_app_services():
                 used.setdefault(node.attr, f"{path.name}:{node.lineno}")
     unknown = {n: where for n, where in used.items() if n not in SERVICE_NAMES}
     assert unknown == {}, "screens use app attributes outside AppServices: " + repr(unknown)
+
+
+def test_one_word_for_the_pipeline_steps():
+    """Core and the app say "phase" (PhaseStarted, PhaseFinished, event.phase), never "stage"."""
+    import re
+
+    word = re.compile(r"(?<![A-Za-z0-9])stages?(?![a-z])", re.IGNORECASE)
+    offenders = [f"{name}:{i}" for name, path in product_modules().items()
+                 for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if word.search(line)]
+    assert offenders == []

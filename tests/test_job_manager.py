@@ -6,7 +6,7 @@ from core.project.config import TrainingConfig
 from core.project.workspace import Workspace
 from easy_oww_tui.job_manager import JobManager
 from easy_oww_tui.jobs import JobKind
-from easy_oww_tui.messages import JobDone, PhaseStarted
+from easy_oww_tui.messages import JobDone, JobPhaseStarted
 
 
 def test_a_job_runs_is_cancelled_and_ends(tmp_path):
@@ -16,9 +16,9 @@ def test_a_job_runs_is_cancelled_and_ends(tmp_path):
     other = jobs.begin("@downloads", JobKind.DOWNLOAD.detail("catalog"), [])
     assert jobs.is_running("p") and {j.project for j in jobs.running()} == {"p", "@downloads"}
     assert JobKind.of(jobs.jobs["@downloads"].kind) is JobKind.DOWNLOAD
-    assert jobs.apply(PhaseStarted("p", "clips", 10, "Making clips")) is jobs.jobs["p"]
+    assert jobs.apply(JobPhaseStarted("p", "clips", 10, "Making clips")) is jobs.jobs["p"]
     assert jobs.state("p").phases["clips"].status == "running"
-    assert jobs.apply(PhaseStarted("gone", "clips", 1, "")) is None  # a deleted project's late message
+    assert jobs.apply(JobPhaseStarted("gone", "clips", 1, "")) is None  # a deleted project's late message
     assert jobs.cancel("p") and cancel.is_set() and jobs.jobs["p"].cancel_requested and not other.is_set()
     jobs.apply(JobDone("p", JobKind.TRAINING, "cancelled"))
     jobs.finished("p")

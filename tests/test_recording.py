@@ -24,8 +24,8 @@ from click.testing import CliRunner
 
 from core.audio.devices import DeviceError, _open_input, list_input_devices, resolve_input_device
 from core.audio.recording import (
-    COUNTDOWN_STAGE,
-    TAKE_STAGE,
+    COUNTDOWN_PHASE,
+    TAKE_PHASE,
     RecordingSession,
     import_files,
     next_sample_path,
@@ -33,7 +33,7 @@ from core.audio.recording import (
 )
 from core.audio.take_checks import check_take
 from core.errors import Cancelled, EasyOWWError
-from core.events import Level, Progress, StageFinished, StageStarted
+from core.events import Level, PhaseFinished, PhaseStarted, Progress
 from core.pipeline.p1_clips.phrases import suggest_negative_phrases
 from core.project.config import TrainingConfig
 from core.project.workspace import resolve_workspace
@@ -119,10 +119,10 @@ def test_take_is_saved_and_matches_the_clip(audio_device, project, clips):  # no
     assert 0.4 < len(saved) / SR < 1.5  # trimmed to the speech + padding
 
     # Events: countdown first, then the take, Levels ~20/s following the loudness.
-    kinds = [(type(e).__name__, getattr(e, "stage", "")) for e in events if not isinstance(e, Level)]
-    assert kinds.index(("StageStarted", COUNTDOWN_STAGE)) < kinds.index(("StageStarted", TAKE_STAGE))
+    kinds = [(type(e).__name__, getattr(e, "phase", "")) for e in events if not isinstance(e, Level)]
+    assert kinds.index(("PhaseStarted", COUNTDOWN_PHASE)) < kinds.index(("PhaseStarted", TAKE_PHASE))
     assert [e.message for e in events if isinstance(e, Progress)] == ["1", "0"]
-    assert any(isinstance(e, StageFinished) and e.stage == TAKE_STAGE and e.ok for e in events)
+    assert any(isinstance(e, PhaseFinished) and e.phase == TAKE_PHASE and e.ok for e in events)
     levels = [e.rms_db for e in events if isinstance(e, Level)]
     assert 15 <= rate <= 25, rate  # per second of wall time
     before = levels[:5]  # playback starts 0.7 s after the first Level
@@ -396,7 +396,7 @@ def test_import_good_and_bad_files(project, tmp_path):
         y, _ = sf.read(str(p), dtype="float32")
         assert check_take(y).ok
     assert sum(isinstance(e, Progress) for e in events) == len(files)
-    assert any(isinstance(e, StageStarted) for e in events)
+    assert any(isinstance(e, PhaseStarted) for e in events)
 
     neg = import_files(project, [files["good"]], negative=True)
     assert neg.imported == [project.negative_recordings_dir / "sample_0001.wav"]
@@ -443,12 +443,12 @@ def test_negative_suggestions():
 def test_level_meter_draws_bar_peak_hold_and_clip_mark():
     from rich.console import Console
 
-    from core.audio.recording import TAKE_STAGE as STAGE
+    from core.audio.recording import TAKE_PHASE as PHASE
     from easy_oww_tui.cli.record_cmds import LevelMeter
 
     console = Console(file=io.StringIO(), width=120)
     meter = LevelMeter(console, live=True)
-    meter(StageStarted(STAGE, description="Speak now"))
+    meter(PhaseStarted(PHASE, description="Speak now"))
     meter(Level(rms_db=-20.0, peak_db=-3.0, clipped=False))
     meter(Level(rms_db=-40.0, peak_db=-30.0, clipped=False))
     text = meter.render().plain

@@ -235,7 +235,7 @@ def test_missing_runtime_gives_clear_message(monkeypatch: pytest.MonkeyPatch, tm
 def test_run_tflite_export_from_trained_checkpoint(tmp_path: Path) -> None:
     """The project step: checkpoints/model_final.pt (as core.pipeline.p4_training.loop saves it) -> models/<name>.tflite."""
     pytest.importorskip("core.pipeline.p4_training.loop")
-    from core.events import StageFinished
+    from core.events import PhaseFinished
     from core.pipeline.p4_training.heads import build_head, head_spec
     from core.pipeline.p5_export.tflite_export import run_tflite_export
     from core.project.config import TrainingConfig
@@ -258,7 +258,7 @@ def test_run_tflite_export_from_trained_checkpoint(tmp_path: Path) -> None:
     path = project.model_path(cfg, ".tflite")
     assert out["tflite"]["path"] == str(path) and path.is_file()
     assert out["tflite"]["compared_on"] == 10 + 16  # project features + random windows
-    assert isinstance(events[-1], StageFinished) and events[-1].ok
+    assert isinstance(events[-1], PhaseFinished) and events[-1].ok
     _check_file(path, model.eval(), _real_looking(8, seed=4))
 
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from core.errors import Cancelled, ConfigError, EasyOWWError
-from core.events import Metric, Progress, StageFinished, null_report
+from core.events import Metric, PhaseFinished, Progress, null_report
 from core.pipeline.p3_features.store import load_features
 from core.pipeline.p4_training import batches, checkpoints, loop, phase
 from core.pipeline.p4_training.heads import DNNHead, TemporalHead, build_head
@@ -87,7 +87,7 @@ def test_training_learns_and_reports(base, tmp_path):
     assert names == {"loss", "val_loss", "recall", "false_accept_rate"}
     assert all(e.step is not None for e in events if isinstance(e, Metric))
     assert sum(isinstance(e, Progress) for e in events) >= 12
-    assert isinstance(events[-1], StageFinished) and events[-1].ok
+    assert isinstance(events[-1], PhaseFinished) and events[-1].ok
     assert out["steps"] == 300 and out["steps_per_second"] > 0 and out["best_step"] > 0
     fm = out["final_metrics"]
     assert fm["recall"] >= 0.8 and fm["false_accept_rate"] <= 0.2  # far above chance (0.5 / 0.5)
@@ -110,7 +110,7 @@ def test_ensemble_trains_heads_with_their_own_seeds_and_resumes_per_head(base, t
     out = phase.run_training_phase(project, cfg, events.append, None)
     assert out["ensemble_size"] == 2 and out["steps"] == 400 and len(out["members"]) == 2
     # One phase: one start, one finish, one progress bar over both heads, one metric axis.
-    assert sum(isinstance(e, StageFinished) for e in events) == 1 and events[-1].ok
+    assert sum(isinstance(e, PhaseFinished) for e in events) == 1 and events[-1].ok
     progress = [e for e in events if isinstance(e, Progress)]
     assert {e.total for e in progress} == {400} and progress[-1].done == 400
     assert "head 2/2" in progress[-1].message

@@ -156,7 +156,7 @@ def _install_feature_models(ws: Workspace, report: Reporter, cancel: CancelToken
         return {"source": "bundled", "files": len(FEATURE_MODELS)}
     files = [downloads.RemoteFile(url=f"{hub.github_base()}/{FEATURE_MODELS_RELEASE}/{name}", dest=target / name,
                            size=size, sha256=sha) for name, (sha, size) in FEATURE_MODELS.items()]
-    downloads.download_files(files, report, cancel, stage="feature_models",
+    downloads.download_files(files, report, cancel, phase="feature_models",
                       description=DATASETS["feature_models"].title, timeout=timeout)
     return {"source": "downloaded", "files": len(files)}
 
@@ -170,7 +170,7 @@ def _hub_file(ws: Workspace, name: str, filename: str, report: Reporter, cancel:
     size, sha = hub.hf_file_info(FEATURES_REPO, filename, repo_type="dataset", timeout=timeout)
     downloads.download_file(hub.hf_url(FEATURES_REPO, filename, repo_type="dataset"), dest, sha256=sha,
                      expected_size=size, report=report, cancel=cancel, headers=hub.hf_headers(),
-                     timeout=timeout, stage=name, description=DATASETS[name].title)
+                     timeout=timeout, phase=name, description=DATASETS[name].title)
     return {"source": "downloaded", "files": 1}
 
 
@@ -189,7 +189,7 @@ def _install_rirs(ws: Workspace, report: Reporter, cancel: CancelToken | None, t
     headers = hub.hf_headers()
     files = [downloads.RemoteFile(url=hub.hf_url(RIR_REPO, f.path, repo_type="dataset"), dest=ws.rir_dir / Path(f.path).name,
                            size=f.size, sha256=f.sha256, headers=headers) for f in listing]
-    paths = downloads.download_files(files, report, cancel, stage="mit_rirs", description=DATASETS["mit_rirs"].title,
+    paths = downloads.download_files(files, report, cancel, phase="mit_rirs", description=DATASETS["mit_rirs"].title,
                               timeout=timeout)
     _write_marker(ws, "mit_rirs", paths, DATASETS["mit_rirs"].source)
     return {"source": "downloaded", "files": len(paths)}
@@ -221,7 +221,7 @@ def _install_noise(ws: Workspace, report: Reporter, cancel: CancelToken | None, 
                    count: int) -> dict:
     labels_path = ws.cache_dir / "fsd50k_eval.csv"
     downloads.download_file(hub.hf_url(NOISE_REPO, NOISE_LABELS, repo_type="dataset"), labels_path, report=report,
-                     cancel=cancel, headers=hub.hf_headers(), timeout=timeout, stage="background_noise",
+                     cancel=cancel, headers=hub.hf_headers(), timeout=timeout, phase="background_noise",
                      description="FSD50K labels")
     wanted = choose_noise_clips(labels_path.read_text(encoding="utf-8"), count)
     listing = {Path(f.path).stem: f for f in hub.hf_list_files(NOISE_REPO, NOISE_FOLDER, repo_type="dataset",
@@ -234,7 +234,7 @@ def _install_noise(ws: Workspace, report: Reporter, cancel: CancelToken | None, 
     files = [downloads.RemoteFile(url=hub.hf_url(NOISE_REPO, f.path, repo_type="dataset"),
                            dest=ws.noise_dir / f"fsd50k_{Path(f.path).name}", size=f.size, sha256=f.sha256,
                            headers=headers) for f in chosen]
-    paths = downloads.download_files(files, report, cancel, stage="background_noise",
+    paths = downloads.download_files(files, report, cancel, phase="background_noise",
                               description=DATASETS["background_noise"].title, timeout=timeout)
     _write_marker(ws, "background_noise", paths, DATASETS["background_noise"].source)
     return {"source": "downloaded", "files": len(paths)}

@@ -35,10 +35,10 @@ from core.errors import Cancelled
 from core.events import (
     CancelToken,
     Event,
+    PhaseFinished,
+    PhaseStarted,
     Progress,
     Reporter,
-    StageFinished,
-    StageStarted,
     check_cancel,
     null_report,
     warn,
@@ -103,7 +103,7 @@ def download_file(
     timeout: float = 30,
     *,
     md5: str | None = None,
-    stage: str = "download",
+    phase: str = "download",
     description: str = "",
     connect_timeout: float = CONNECT_TIMEOUT,
     retries: int = 3,
@@ -121,37 +121,37 @@ def download_file(
     part = dest.with_name(dest.name + ".part")
     desc = description or dest.name
     if dest.is_file() and (expected_size is None or dest.stat().st_size == expected_size):
-        report(StageStarted(stage, total=expected_size, description=desc))
-        report(StageFinished(stage, ok=True, message="already downloaded", status="skipped"))
+        report(PhaseStarted(phase, total=expected_size, description=desc))
+        report(PhaseFinished(phase, ok=True, message="already downloaded", status="skipped"))
         return dest
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise _write_error(exc, dest.parent) from exc
     started = time.monotonic()
-    report(StageStarted(stage, total=expected_size, description=desc))
+    report(PhaseStarted(phase, total=expected_size, description=desc))
     own_session = session is None
     sess = _session() if own_session else session
     try:
         _fetch_to_part(url, part, sess, sha256=sha256, md5=md5, expected_size=expected_size,
                        report=report, cancel=cancel, headers=headers or {}, timeout=timeout,
-                       connect_timeout=connect_timeout, retries=retries, stage=stage, desc=desc)
+                       connect_timeout=connect_timeout, retries=retries, phase=phase, desc=desc)
         os.replace(part, dest)
     except BaseException as exc:
         msg = "cancelled" if isinstance(exc, (Cancelled, KeyboardInterrupt)) else "failed"
-        report(StageFinished(stage, ok=False, message=msg, seconds=time.monotonic() - started))
+        report(PhaseFinished(phase, ok=False, message=msg, seconds=time.monotonic() - started))
         raise
     finally:
         if own_session:
             sess.close()
-    report(StageFinished(stage, ok=True, seconds=time.monotonic() - started))
+    report(PhaseFinished(phase, ok=True, seconds=time.monotonic() - started))
     return dest
 
 
 def _fetch_to_part(
     url: str, part: Path, sess: Any, *, sha256: str | None, md5: str | None, expected_size: int | None,
     report: Reporter, cancel: CancelToken | None, headers: dict[str, str], timeout: float,
-    connect_timeout: float, retries: int, stage: str, desc: str,
+    connect_timeout: float, retries: int, phase: str, desc: str,
 ) -> None:
     import requests
 
@@ -225,7 +225,7 @@ def _fetch_to_part(
             progressed = False
             try:
                 with open(part, mode) as fh:
-                    report(Progress(stage, done, total))
+                    report(Progress(phase, done, total))
                     for chunk in resp.iter_content(CHUNK_SIZE):
                         check_cancel(cancel)
                         if not chunk:
@@ -234,21 +234,21 @@ def _fetch_to_part(
                         done += len(chunk)
                         progressed = True
                         if throttle.ready():
-                            report(Progress(stage, done, total))
+                            report(Progress(phase, done, total))
             except OSError as exc:  # requests' exceptions are OSErrors too
                 if not isinstance(exc, requests.exceptions.RequestException):
                     raise _write_error(exc, part) from exc
                 # a dropped or stalled connection: handled below
             else:
                 if total is None or done >= total:
-                    report(Progress(stage, done, total))
+                    report(Progress(phase, done, total))
                     break
             # The body stopped early (connection dropped or stalled).
             if progressed:
                 attempts_left = retries  # count only failures in a row
             if attempts_left > 0:
                 attempts_left -= 1
-                warn(report, f"Connection to {_host(url)} dropped after {human_size(done)}; resuming.", stage)
+                warn(report, f"Connection to {_host(url)} dropped after {human_size(done)}; resuming.", phase)
                 _pause(0.25 * (retries - attempts_left), cancel)
                 continue
             raise DownloadError(
@@ -258,7 +258,7 @@ def _fetch_to_part(
             )
     if hasher_names:
         size = part.stat().st_size
-        report(Progress(stage, size, total or size, message=f"checking {'/'.join(hasher_names)}"))
+        report(Progress(phase, size, total or size, message=f"checking {'/'.join(hasher_names)}"))
     verify(part, url, sha256=sha256, md5=md5, expected_size=expected_size or total,
             algorithms=hasher_names, cancel=cancel)
 
@@ -283,7 +283,7 @@ def download_files(
     report: Reporter = null_report,
     cancel: CancelToken | None = None,
     *,
-    stage: str = "download",
+    phase: str = "download",
     description: str = "",
     timeout: float = 30,
     connect_timeout: float = CONNECT_TIMEOUT,
@@ -303,7 +303,7 @@ def download_files(
 
     todo = [f for f in files if not finished(f)]
     done_bytes = {id(f): (f.size or f.dest.stat().st_size) for f in files if finished(f)}
-    report(StageStarted(stage, total=total, description=description))
+    report(PhaseStarted(phase, total=total, description=description))
     if todo and sizes_known:
         remaining = 0
         for f in todo:
@@ -318,7 +318,7 @@ def download_files(
 
     def emit(force: bool = False) -> None:
         if force or throttle.ready():
-            report(Progress(stage, sum(done_bytes.values()), total,
+            report(Progress(phase, sum(done_bytes.values()), total,
                             message=f"{files_done[0]}/{len(files)} files"))
 
     def sub_report(f: RemoteFile) -> Reporter:
@@ -327,7 +327,7 @@ def download_files(
                 with lock:
                     done_bytes[id(f)] = event.done
                     emit()
-            elif not isinstance(event, (StageStarted, StageFinished)):
+            elif not isinstance(event, (PhaseStarted, PhaseFinished)):
                 report(event)
         return _r
 
@@ -341,7 +341,7 @@ def download_files(
             local.session = _session()
         download_file(f.url, f.dest, sha256=f.sha256, md5=f.md5, expected_size=f.size,
                       report=sub_report(f), cancel=_AnyEvent(cancel, stop), headers=f.headers,
-                      timeout=timeout, connect_timeout=connect_timeout, stage=stage,
+                      timeout=timeout, connect_timeout=connect_timeout, phase=phase,
                       session=local.session)
         with lock:
             done_bytes[id(f)] = f.dest.stat().st_size
@@ -367,10 +367,10 @@ def download_files(
                     raise (real or errors)[0]
     except BaseException as exc:
         msg = "cancelled" if isinstance(exc, Cancelled) else "failed"
-        report(StageFinished(stage, ok=False, message=msg, seconds=time.monotonic() - started))
+        report(PhaseFinished(phase, ok=False, message=msg, seconds=time.monotonic() - started))
         raise
     emit(force=True)
-    report(StageFinished(stage, ok=True, message=f"{len(files)} files", seconds=time.monotonic() - started))
+    report(PhaseFinished(phase, ok=True, message=f"{len(files)} files", seconds=time.monotonic() - started))
     return [f.dest for f in files]
 
 

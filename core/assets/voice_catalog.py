@@ -161,7 +161,7 @@ def load_catalog(ws: Workspace, report: Reporter = null_report, refresh: bool = 
         new = cached.with_name(cached.name + ".new")
         new.unlink(missing_ok=True)
         downloads.download_file(catalog_url(), new, report=report, headers=hub.hf_headers(), timeout=timeout,
-                         stage="voice catalog", description="Piper voice catalog")
+                         phase="voice catalog", description="Piper voice catalog")
         catalog = _read(new)  # parse before replacing a good cache
         os.replace(new, cached)
         return catalog
@@ -309,7 +309,7 @@ def install_voices(ws: Workspace, voices: list[Voice], report: Reporter = null_r
     names = ", ".join(v.key for v in voices)
     what = f"Piper voice {voices[0].key}" if len(voices) == 1 else f"{len(voices)} Piper voices"
     try:
-        downloads.download_files(files, report, cancel, stage="voices", description=what, timeout=timeout)
+        downloads.download_files(files, report, cancel, phase="voices", description=what, timeout=timeout)
     except BaseException:
         for v in voices:  # never leave a config without its model (half a voice)
             model, config = voice_paths(ws, v.key)

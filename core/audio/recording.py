@@ -4,11 +4,11 @@ A :class:`RecordingSession` is driven by method calls (``record_take``, ``rereco
 ``delete_last``, ``play_last``, ``stop_take``) so a CLI and a Textual screen can share it.
 While it records it reports, through ``report``:
 
-* countdown: ``StageStarted(COUNTDOWN_STAGE, total=n)``, one ``Progress(COUNTDOWN_STAGE,
-  done=i, total=n, message="3")`` per second, ``StageFinished(COUNTDOWN_STAGE)``;
-* the take: ``StageStarted(TAKE_STAGE, description="Speak now")``, ``Level`` events about 20
+* countdown: ``PhaseStarted(COUNTDOWN_PHASE, total=n)``, one ``Progress(COUNTDOWN_PHASE,
+  done=i, total=n, message="3")`` per second, ``PhaseFinished(COUNTDOWN_PHASE)``;
+* the take: ``PhaseStarted(TAKE_PHASE, description="Speak now")``, ``Level`` events about 20
   per second (also during the countdown, so a meter shows the microphone works),
-  ``StageFinished(TAKE_STAGE, ok=verdict.ok, message=verdict.summary, seconds=...)``;
+  ``PhaseFinished(TAKE_PHASE, ok=verdict.ok, message=verdict.summary, seconds=...)``;
 * ``LogLine`` for a saved file.
 
 ``record_take`` blocks (run it in a worker thread in a UI); ``stop_take`` ends the take
@@ -36,19 +36,19 @@ from core.audio.take_checks import CLIP_LEVEL, QualityLimits, Verdict, check_tak
 from core.errors import AudioError, EasyOWWError
 from core.events import (
     Level,
+    PhaseFinished,
+    PhaseStarted,
     Progress,
     Reporter,
-    StageFinished,
-    StageStarted,
     check_cancel,
     log,
     null_report,
     warn,
 )
 
-COUNTDOWN_STAGE = "countdown"
-TAKE_STAGE = "recording"
-IMPORT_STAGE = "import"
+COUNTDOWN_PHASE = "countdown"
+TAKE_PHASE = "recording"
+IMPORT_PHASE = "import"
 LEVELS_PER_SECOND = 20
 SAMPLE_RE = re.compile(r"^sample_(\d+)\.wav$")
 
@@ -271,7 +271,7 @@ class RecordingSession:
         take = self.accepted.pop()
         assert take.path is not None
         take.path.unlink(missing_ok=True)
-        log(self.report, f"Deleted {take.path.name}", TAKE_STAGE)
+        log(self.report, f"Deleted {take.path.name}", TAKE_PHASE)
         return take.path
 
     def play_last(self) -> float:
@@ -300,9 +300,9 @@ class RecordingSession:
                 if replace_path is None:
                     self.accepted.append(take)
             self.takes.append(take)
-            self.report(StageFinished(TAKE_STAGE, ok=verdict.ok, message=verdict.summary, seconds=take.seconds))
+            self.report(PhaseFinished(TAKE_PHASE, ok=verdict.ok, message=verdict.summary, seconds=take.seconds))
             if take.path is not None:
-                log(self.report, f"Saved {take.path.name} ({verdict.summary})", TAKE_STAGE)
+                log(self.report, f"Saved {take.path.name} ({verdict.summary})", TAKE_PHASE)
             return take
         finally:
             self._busy.release()
@@ -346,19 +346,19 @@ class RecordingSession:
             gen = iter(chunks())
             preroll.append(next(gen))  # audio flows (PulseAudio can take ~2 s to start a stream)
             if self.countdown:
-                self.report(StageStarted(COUNTDOWN_STAGE, total=self.countdown, description="Get ready"))
+                self.report(PhaseStarted(COUNTDOWN_PHASE, total=self.countdown, description="Get ready"))
                 for i in range(self.countdown):
-                    self.report(Progress(COUNTDOWN_STAGE, done=i, total=self.countdown,
+                    self.report(Progress(COUNTDOWN_PHASE, done=i, total=self.countdown,
                                          message=str(self.countdown - i)))
                     for _ in range(LEVELS_PER_SECOND):
                         preroll.append(next(gen))
-                self.report(Progress(COUNTDOWN_STAGE, done=self.countdown, total=self.countdown, message="0"))
-                self.report(StageFinished(COUNTDOWN_STAGE))
+                self.report(Progress(COUNTDOWN_PHASE, done=self.countdown, total=self.countdown, message="0"))
+                self.report(PhaseFinished(COUNTDOWN_PHASE))
             if self.negative:
                 description = "Speak now: say a phrase that is NOT the wake word"
             else:
                 description = "Speak now: say the wake word"
-            self.report(StageStarted(TAKE_STAGE, description=description))
+            self.report(PhaseStarted(TAKE_PHASE, description=description))
             meter.loud_s = 0.0
             meter.quiet_run_s = 0.0
             recorded: list[np.ndarray] = list(preroll)
@@ -424,7 +424,7 @@ def import_files(
     out_dir = _output_dir(project, negative)
     result = ImportResult()
     paths = [Path(f) for f in files]
-    report(StageStarted(IMPORT_STAGE, total=len(paths), description="Importing recordings"))
+    report(PhaseStarted(IMPORT_PHASE, total=len(paths), description="Importing recordings"))
     for i, path in enumerate(paths):
         check_cancel(cancel)
         try:
@@ -436,11 +436,11 @@ def import_files(
                 raise AudioError(f"{path}: rejected: {'; '.join(verdict.reasons)}")
             saved = write_wav(next_sample_path(out_dir), prepare_sample(x16, verdict))
             result.imported.append(saved)
-            log(report, f"{path.name} -> {saved.name} ({verdict.summary})", IMPORT_STAGE)
+            log(report, f"{path.name} -> {saved.name} ({verdict.summary})", IMPORT_PHASE)
         except AudioError as exc:
             result.rejected.append((path, str(exc)))
-            warn(report, str(exc), IMPORT_STAGE)
-        report(Progress(IMPORT_STAGE, done=i + 1, total=len(paths), message=path.name))
-    report(StageFinished(IMPORT_STAGE, ok=not result.rejected or bool(result.imported),
+            warn(report, str(exc), IMPORT_PHASE)
+        report(Progress(IMPORT_PHASE, done=i + 1, total=len(paths), message=path.name))
+    report(PhaseFinished(IMPORT_PHASE, ok=not result.rejected or bool(result.imported),
                          message=f"{len(result.imported)} imported, {len(result.rejected)} rejected"))
     return result

@@ -138,16 +138,16 @@ class _ProjectLog:
 
     def __call__(self, event: ev.Event) -> None:
         if isinstance(event, ev.LogLine):
-            self.write(f"[{event.level}] {event.stage + ': ' if event.stage else ''}{event.message}")
-        elif isinstance(event, ev.StageStarted):
-            self.write(f"[stage] {event.stage} started {event.description}")
-        elif isinstance(event, ev.StageFinished):
+            self.write(f"[{event.level}] {event.phase + ': ' if event.phase else ''}{event.message}")
+        elif isinstance(event, ev.PhaseStarted):
+            self.write(f"[phase] {event.phase} started {event.description}")
+        elif isinstance(event, ev.PhaseFinished):
             took = f" in {event.seconds:.1f}s" if event.seconds is not None else ""
-            self.write(f"[stage] {event.stage} {'finished' if event.ok else 'FAILED'}{took} {event.message}")
+            self.write(f"[phase] {event.phase} {'finished' if event.ok else 'FAILED'}{took} {event.message}")
         elif isinstance(event, ev.Metric) and event.name in ("val_loss", "recall", "false_accept_rate"):
-            self.write(f"[metric] {event.stage} step {event.step} {event.name}={event.value:.4g}")
+            self.write(f"[metric] {event.phase} step {event.step} {event.name}={event.value:.4g}")
         elif isinstance(event, ev.Progress) and self._tally:
-            self.write(f"[progress] {event.stage}")
+            self.write(f"[progress] {event.phase}")
         if self._kill is not None:
             self._kill.observe(event)
         self.report(event)
@@ -256,7 +256,7 @@ class TrainingOrchestrator:
                     summary.phase_status[phase] = "skipped"
                     summary.phase_seconds[phase] = state.seconds(phase)
                     summary.phase_summaries[phase] = state.summary(phase)
-                    log(ev.StageFinished(stage=phase, ok=True, message="skipped (already done)", seconds=0.0,
+                    log(ev.PhaseFinished(phase=phase, ok=True, message="skipped (already done)", seconds=0.0,
                                         status="skipped"))
                     continue
                 upstream_changed = True  # every later phase must run again
@@ -267,12 +267,12 @@ class TrainingOrchestrator:
                     result = self._run_phase(phase, cfg, log)
                 except Cancelled:
                     summary.phase_status[phase] = "cancelled"
-                    log(ev.StageFinished(stage=phase, ok=False, message="cancelled", status="cancelled",
+                    log(ev.PhaseFinished(phase=phase, ok=False, message="cancelled", status="cancelled",
                                          seconds=time.monotonic() - started))
                     raise
                 except EasyOWWError as exc:
                     summary.phase_status[phase] = "failed"
-                    log(ev.StageFinished(stage=phase, ok=False, message=str(exc),
+                    log(ev.PhaseFinished(phase=phase, ok=False, message=str(exc),
                                          seconds=time.monotonic() - started))
                     raise
                 seconds = time.monotonic() - started

@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 
 from core.errors import EasyOWWError
-from core.events import Progress, Reporter, StageFinished, StageStarted, check_cancel, log, null_report
+from core.events import PhaseFinished, PhaseStarted, Progress, Reporter, check_cancel, log, null_report
 
-STAGE = "refine"
+PHASE = "refine"
 STEPS = 400  # fine-tuning steps
 LR_FACTOR = 0.2  # of the configured learning rate
 CORRECTION_ROWS = 64  # rows of each batch taken from the corrections (half negatives, half positives if any)
@@ -89,7 +89,7 @@ def fine_tune(model: Any, data: Any, cfg: Any, pos: np.ndarray, neg: np.ndarray,
         loss.backward()
         opt.step()
         if step % 50 == 0 or step == steps - 1:
-            report(Progress(STAGE, step + 1, steps, f"fine-tuning, loss {float(loss.detach()):.4f}"))
+            report(Progress(PHASE, step + 1, steps, f"fine-tuning, loss {float(loss.detach()):.4f}"))
     return model.eval()
 
 
@@ -146,13 +146,13 @@ def refine(project: Any, cfg: Any, report: Reporter = null_report, cancel: threa
     if not old_card.get("metrics") or not project.model_path(cfg, ".onnx").is_file():
         raise EasyOWWError(f"{project.name} has no evaluated model to refine. Train it first: easy-oww train "
                            f"{project.name}.")
-    report(StageStarted(STAGE, STEPS, f"Refining with {len(items)} correction(s)"))
+    report(PhaseStarted(PHASE, STEPS, f"Refining with {len(items)} correction(s)"))
     torch.set_num_threads(auto_threads())
     model, final = load_trained_head(project)
     ext = FeatureExtractor(feature_models_for(project.workspace), threads=auto_threads())
     pos, neg = correction_features(project, cfg, items, ext)
     log(report, f"corrections: {len(neg)} negative windows from false triggers, {len(pos)} positive windows from "
-        "missed wake words", STAGE)
+        "missed wake words", PHASE)
     data = load_train_data(project, cfg)
     check_cancel(cancel)
     model = fine_tune(model, data, cfg, pos, neg, report, cancel)
@@ -195,7 +195,7 @@ def refine(project: Any, cfg: Any, report: Reporter = null_report, cancel: threa
     }
     verdict = (f"kept (the previous model is models/history/v{version})" if kept else
                "not kept: the previous model is better on the held-out data")
-    report(StageFinished(STAGE, True, f"recall {old_m['recall']:.3f} -> {new_m['recall']:.3f}, "
+    report(PhaseFinished(PHASE, True, f"recall {old_m['recall']:.3f} -> {new_m['recall']:.3f}, "
                          f"{old_m['false_accepts_per_hour']:.2f} -> {new_m['false_accepts_per_hour']:.2f} false "
                          f"accepts/h; {verdict}", seconds))
     return result

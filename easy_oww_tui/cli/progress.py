@@ -23,7 +23,7 @@ OUTCOME_MARK = {"done": "[green]done[/]", "failed": "[red]failed[/]", "cancelled
 
 
 class RichReporter:
-    """Callable reporter: one progress bar per stage; warnings and logs printed above the bars."""
+    """Callable reporter: one progress bar per phase; warnings and logs printed above the bars."""
 
     def __init__(self, verbose: bool = False, console: Console | None = None) -> None:
         self.console = console or Console(stderr=False)
@@ -54,17 +54,17 @@ class RichReporter:
         with self._lock:
             self._handle(event)
 
-    def _task(self, stage: str, total: int | None = None, description: str = "") -> TaskID:
-        if stage not in self.tasks:
-            self.tasks[stage] = self.progress.add_task(description or stage, total=total, note="")
-        return self.tasks[stage]
+    def _task(self, phase: str, total: int | None = None, description: str = "") -> TaskID:
+        if phase not in self.tasks:
+            self.tasks[phase] = self.progress.add_task(description or phase, total=total, note="")
+        return self.tasks[phase]
 
     def _handle(self, event: ev.Event) -> None:
-        if isinstance(event, ev.StageStarted):
-            tid = self._task(event.stage, event.total, event.description)
-            self.progress.update(tid, total=event.total, description=event.description or event.stage)
+        if isinstance(event, ev.PhaseStarted):
+            tid = self._task(event.phase, event.total, event.description)
+            self.progress.update(tid, total=event.total, description=event.description or event.phase)
         elif isinstance(event, ev.Progress):
-            tid = self._task(event.stage, event.total)
+            tid = self._task(event.phase, event.total)
             kw: dict[str, Any] = {"completed": event.done}
             if event.total is not None:
                 kw["total"] = event.total
@@ -73,9 +73,9 @@ class RichReporter:
             self.progress.update(tid, **kw)
         elif isinstance(event, ev.Metric):
             self.metrics[event.name] = event.value
-            if event.stage in self.tasks:
+            if event.phase in self.tasks:
                 note = "  ".join(f"{k} {v:.4g}" for k, v in self.metrics.items() if not k.startswith("_"))
-                self.progress.update(self.tasks[event.stage], note=note)
+                self.progress.update(self.tasks[event.phase], note=note)
         elif isinstance(event, ev.LogLine):
             if event.level == "warning":
                 self.progress.console.print(f"[yellow]Warning:[/] {event.message}")
@@ -83,8 +83,8 @@ class RichReporter:
                 self.progress.console.print(f"[red]Error:[/] {event.message}")
             elif self.verbose:
                 self.progress.console.print(f"[dim]{event.message}[/]")
-        elif isinstance(event, ev.StageFinished):
-            tid = self._task(event.stage)
+        elif isinstance(event, ev.PhaseFinished):
+            tid = self._task(event.phase)
             task = self.progress.tasks[[t.id for t in self.progress.tasks].index(tid)]
             if event.ok and task.total is not None:
                 self.progress.update(tid, completed=task.total)

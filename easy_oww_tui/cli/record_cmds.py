@@ -50,8 +50,8 @@ class LevelMeter:
         self.description = ""
 
     def __call__(self, event: Any) -> None:
-        from core.audio.recording import COUNTDOWN_STAGE, TAKE_STAGE
-        from core.events import Level, LogLine, Progress, StageStarted
+        from core.audio.recording import COUNTDOWN_PHASE, TAKE_PHASE
+        from core.events import Level, LogLine, PhaseStarted, Progress
 
         with self.lock:
             if isinstance(event, Level):
@@ -64,13 +64,13 @@ class LevelMeter:
                 if self.phase == "recording":
                     self.levels += 1
                     self.loudest_db = max(self.loudest_db, event.peak_db)
-            elif isinstance(event, StageStarted) and event.stage == COUNTDOWN_STAGE:
+            elif isinstance(event, PhaseStarted) and event.phase == COUNTDOWN_PHASE:
                 self.phase = "countdown"
-            elif isinstance(event, Progress) and event.stage == COUNTDOWN_STAGE:
+            elif isinstance(event, Progress) and event.phase == COUNTDOWN_PHASE:
                 self.countdown = event.message
                 if not self.live and event.message != "0":
                     self.console.print(f"{event.message}…", end=" ")
-            elif isinstance(event, StageStarted) and event.stage == TAKE_STAGE:
+            elif isinstance(event, PhaseStarted) and event.phase == TAKE_PHASE:
                 self.phase, self.description = "recording", event.description
                 self.loudest_db, self.levels = -120.0, 0
                 if not self.live:

@@ -12,7 +12,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Header, ProgressBar, RichLog, Static
 
 from easy_oww_tui.jobs import METRICS, JobState
-from easy_oww_tui.messages import JobDone, JobLog, JobMessage, MetricReported, PhaseProgress
+from easy_oww_tui.messages import JobDone, JobLog, JobMessage, JobPhaseProgress, MetricReported
 from easy_oww_tui.screens.job_screen import JobScreen
 from easy_oww_tui.widgets.phases import PHASE_LABELS, MetricRow, PhaseList
 from easy_oww_tui.widgets.text import display_path, fmt_float
@@ -80,8 +80,8 @@ class DashboardScreen(JobScreen):
         log = self.query_one("#dash-log", RichLog)
         log.clear()
         self._log_lines = 0
-        for level, stage, message in job.log:
-            self.write_log(level, stage, message)
+        for level, phase, message in job.log:
+            self.write_log(level, phase, message)
         if not job.log:
             log.write(Text("Press s to start training (r resumes an earlier run, f starts over).", style="dim"))
         self.draw_status(job)
@@ -153,10 +153,10 @@ class DashboardScreen(JobScreen):
             f"{escape(', '.join(shown))} — press [b]e[/b] in the project view for how to use it"
         )
 
-    def write_log(self, level: str, stage: str, message: str) -> None:
+    def write_log(self, level: str, phase: str, message: str) -> None:
         text = Text()
-        if stage:
-            text.append(f"{stage}: ", style="dim")
+        if phase:
+            text.append(f"{phase}: ", style="dim")
         text.append(self.app.scrub(message).rstrip(), style=LOG_STYLES.get(level, ""))
         self.query_one("#dash-log", RichLog).write(text)
         self._log_lines += 1
@@ -167,7 +167,7 @@ class DashboardScreen(JobScreen):
         if isinstance(msg, JobLog):
             if self._log_lines == 0:
                 self.query_one("#dash-log", RichLog).clear()
-            self.write_log(msg.level, msg.stage, msg.message)
+            self.write_log(msg.level, msg.phase, msg.message)
             return
         if isinstance(msg, MetricReported):
             if msg.name in METRICS:
@@ -176,7 +176,7 @@ class DashboardScreen(JobScreen):
         if isinstance(msg, JobDone) and msg.outcome == "failed" and msg.error:
             self.write_log("error", "", msg.error)
         self.draw_phases(job)
-        if not isinstance(msg, PhaseProgress):
+        if not isinstance(msg, JobPhaseProgress):
             self.draw_status(job)
 
     # ------------------------------------------------------------------ actions

@@ -20,10 +20,10 @@ from easy_oww_tui.messages import (
     JobDone,
     JobLog,
     JobMessage,
+    JobPhaseFinished,
+    JobPhaseProgress,
+    JobPhaseStarted,
     LevelChanged,
-    PhaseFinished,
-    PhaseProgress,
-    PhaseStarted,
 )
 from easy_oww_tui.screens.job_screen import JobScreen
 
@@ -92,11 +92,11 @@ class RecordScreen(JobScreen):
             level = max(0.0, min(60.0, msg.rms_db + 60.0))
             self.query_one("#record-level", ProgressBar).update(progress=level)
             return
-        if isinstance(msg, PhaseStarted) and msg.stage == "recording":
+        if isinstance(msg, JobPhaseStarted) and msg.phase == "recording":
             self.prompt("[b red]● Recording[/b red] — speak now (it stops after you finish).")
-        elif isinstance(msg, PhaseProgress) and msg.stage == "countdown":
+        elif isinstance(msg, JobPhaseProgress) and msg.phase == "countdown":
             self.prompt(f"Get ready… [b]{escape(msg.message or str(msg.total - msg.done))}[/b]")
-        elif isinstance(msg, PhaseFinished) and msg.stage == "recording":
+        elif isinstance(msg, JobPhaseFinished) and msg.phase == "recording":
             self.takes += 1
             style = "green" if msg.ok else "red"
             verdict = "Saved" if msg.ok else "Not saved"

@@ -17,7 +17,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Header, Static
 
 from easy_oww_tui.jobs import JobKind
-from easy_oww_tui.messages import JobDone, JobMessage, PhaseProgress
+from easy_oww_tui.messages import JobDone, JobMessage, JobPhaseProgress
 from easy_oww_tui.screens.job_screen import JobScreen
 
 if TYPE_CHECKING:
@@ -171,7 +171,7 @@ class ReviewScreen(JobScreen):
 
     # ------------------------------------------------------------------ the refine job
     def job_updated(self, msg: JobMessage) -> None:
-        if isinstance(msg, PhaseProgress):
+        if isinstance(msg, JobPhaseProgress):
             self.status(f"Improving the model: {escape(msg.message)} ({msg.done}/{msg.total})")
         elif isinstance(msg, JobDone):
             self.status(refine_text(msg.result) if msg.outcome == "ok" and isinstance(msg.result, dict)

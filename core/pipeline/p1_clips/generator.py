@@ -40,7 +40,7 @@ from core.pipeline.p1_clips.tts_jobs import (
     voice_for_index,
 )
 
-STAGE = "clips"
+PHASE = "clips"
 PASSAGE_SECONDS = 25.0  # average length of one negative-speech passage
 SOUND_SHARE = 0.15  # everyday-sound passages (chimes, beeps, clicks, music...) per negative-speech passage
 # Calibration passages (the unseen-voice set) are embedded once each, clean or (for AUGMENTED_PASSAGE_SHARE of
@@ -69,7 +69,7 @@ class ClipGenerator(RealRecordings, Synthesiser):
         target_duration_ms: int = 1000,
         seed: int = 0,
         workers: int | None = None,
-        stage: str = STAGE,
+        phase: str = PHASE,
         pronunciation: str = "",
         phrasings: Sequence[str] = (),
     ) -> None:
@@ -87,7 +87,7 @@ class ClipGenerator(RealRecordings, Synthesiser):
         self.clip_samples = int(SAMPLE_RATE * self.target_duration_ms / 1000)
         self.seed = int(seed)
         self.workers = workers
-        self.stage = stage
+        self.phase = phase
         self.pronunciation = pronunciation
         self.phrasings = tuple(phrasings)  # other ways to say the wake word, trained into the same model
         for d in (self.positive_dir, self.negative_dir, self.speech_dir):
@@ -300,7 +300,7 @@ class ClipGenerator(RealRecordings, Synthesiser):
                 write_wav(self.negative_dir / f"noise_{i:04d}.wav", noise_clip(i, self.seed, self.clip_samples))
                 made += 1
             if i % 50 == 0 or i == n_noise - 1:
-                report(Progress(self.stage, done_before + i + 1, total, "Generating noise negatives"))
+                report(Progress(self.phase, done_before + i + 1, total, "Generating noise negatives"))
         return {
             "adversarial": n_adv, "audio": n_audio, "noise": n_noise,
             "created": res["created"] + a_res["created"] + made,
@@ -332,7 +332,7 @@ class ClipGenerator(RealRecordings, Synthesiser):
                     clip = self._segment(path, rng)
                 except (AudioError, sf.LibsndfileError, RuntimeError, OSError, ValueError) as exc:
                     bad[path] = f"{path}: cannot be read ({str(exc)[:120]}); skipped."
-                    warn(report, bad[path], self.stage)
+                    warn(report, bad[path], self.phase)
                     continue
                 if clip is not None:
                     break
@@ -341,7 +341,7 @@ class ClipGenerator(RealRecordings, Synthesiser):
             write_wav(self.negative_dir / f"audio_{i:05d}.wav", clip)
             made += 1
             if i % 20 == 0 or i == n - 1:
-                report(Progress(self.stage, offset + i + 1, total, "Cutting negative audio"))
+                report(Progress(self.phase, offset + i + 1, total, "Cutting negative audio"))
         return {"created": made, "failed": len(bad), "problems": list(bad.values())}
 
     def _segment(self, path: Path, rng: np.random.Generator) -> np.ndarray | None:

@@ -10,8 +10,8 @@ from typing import Any
 
 from core.audio.tts import PiperTTS
 from core.errors import EasyOWWError
-from core.events import Reporter, StageFinished, StageStarted, log, null_report, warn
-from core.pipeline.p1_clips.generator import PASSAGE_SECONDS, PHRASINGS_SUFFIX, STAGE, ClipGenerator
+from core.events import PhaseFinished, PhaseStarted, Reporter, log, null_report, warn
+from core.pipeline.p1_clips.generator import PASSAGE_SECONDS, PHASE, PHRASINGS_SUFFIX, ClipGenerator
 
 NEGATIVES_PER_POSITIVE = 1  # negative_samples 0: this many 1 s negative clips per positive
 
@@ -66,7 +66,7 @@ def run_clip_phase(project: Any, cfg: Any, report: Reporter = null_report, cance
     """Phase "clips": real recordings, synthetic positives and negatives for ``project``."""
     t0 = time.monotonic()
     ws = project.workspace
-    report(StageStarted(STAGE, None, f"Making clips for {cfg.wake_word!r}"))
+    report(PhaseStarted(PHASE, None, f"Making clips for {cfg.wake_word!r}"))
     try:
         piper = kw.get("piper") or PiperTTS(ws.voices_dir, threads=2)
         voices = piper.resolve(list(cfg.voices)) if cfg.voices else piper.list_voices()
@@ -77,7 +77,7 @@ def run_clip_phase(project: Any, cfg: Any, report: Reporter = null_report, cance
             )
         if len(voices) < cfg.min_voices:
             warn(report, f"Only {len(voices)} voice(s) available (min_voices is {cfg.min_voices}). More voices "
-                 "make a more robust model: `easy-oww download-voices` (the multi-speaker en_US-libritts_r-medium first; `easy-oww train --get-voice` fetches it).", STAGE)
+                 "make a more robust model: `easy-oww download-voices` (the multi-speaker en_US-libritts_r-medium first; `easy-oww train --get-voice` fetches it).", PHASE)
         gen = ClipGenerator(project.recordings_dir(cfg), project.clips_dir(cfg), cfg.sample_rate,
                             cfg.clip_duration_ms, seed=cfg.seed, workers=kw.get("workers"),
                             pronunciation=cfg.pronunciation, phrasings=cfg.phrasings)
@@ -85,19 +85,19 @@ def run_clip_phase(project: Any, cfg: Any, report: Reporter = null_report, cance
         n_real = real["total"]
         if n_real < cfg.real_samples:
             warn(report, f"Only found {n_real} real recordings (expected {cfg.real_samples}). Record more with "
-                 f"`easy-oww record {project.name}`; real voices make the model work better for you.", STAGE)
+                 f"`easy-oww record {project.name}`; real voices make the model work better for you.", PHASE)
         n_synth = max(0, cfg.target_samples - n_real)
         if n_real == 0:
             n_synth = max(n_synth, cfg.synthetic_samples)
         log(report, f"{n_real} real + {n_synth} synthetic positives; voices: {', '.join(v.name for v in voices)}",
-            STAGE)
+            PHASE)
         synth = gen.generate_synthetic_clips(cfg.wake_word, voices, piper, n_synth, report, cancel)
         n_pos = n_real + n_synth
         n_neg = cfg.negative_samples or NEGATIVES_PER_POSITIVE * n_pos
         if n_neg < n_pos:
             warn(report, f"negative_samples is {n_neg}, fewer than the {n_pos} positives; models trained with "
                  "fewer negatives than positives fire too often. Set it to 0 (automatic: as many as positives, plus "
-                 "the negative-speech passages).", STAGE)
+                 "the negative-speech passages).", PHASE)
         neg = gen.generate_negative_clips(cfg.wake_word, piper, n_neg,
                                           [ws.negative_audio_dir, project.negative_recordings_dir],
                                           voices, report, cancel)
@@ -108,16 +108,16 @@ def run_clip_phase(project: Any, cfg: Any, report: Reporter = null_report, cance
                                      max(1, int(round(cal_seconds / PASSAGE_SECONDS))), report, cancel)
         if not unseen["voices"]:
             warn(report, "No voice has speakers to keep out of training, so recall on unseen voices cannot be "
-                 "measured (install espeakng-loader or download a multi-speaker Piper voice).", STAGE)
+                 "measured (install espeakng-loader or download a multi-speaker Piper voice).", PHASE)
         else:
             log(report, f"Unseen voices (never trained on): {unseen['positives']} wake-word clips and "
-                f"{unseen['negative_minutes']} min of speech and sounds for the threshold", STAGE)
+                f"{unseen['negative_minutes']} min of speech and sounds for the threshold", PHASE)
         check = gen.verify_clips()
         if not check["ok"]:
             raise EasyOWWError(f"{len(check['bad'])} clip(s) are damaged, e.g. {check['bad'][0]}. Delete them and "
                                "run the clip step again.")
     except BaseException as exc:
-        report(StageFinished(STAGE, False, str(exc), time.monotonic() - t0))
+        report(PhaseFinished(PHASE, False, str(exc), time.monotonic() - t0))
         raise
     counts = gen.get_clip_counts()
     summary = {
@@ -130,5 +130,5 @@ def run_clip_phase(project: Any, cfg: Any, report: Reporter = null_report, cance
         "voices": synth["voices"], "counts": counts, "seconds": round(time.monotonic() - t0, 2),
     }
     msg = f"{counts['positive']} positive and {counts['negative']} negative clips"
-    report(StageFinished(STAGE, True, msg, time.monotonic() - t0))
+    report(PhaseFinished(PHASE, True, msg, time.monotonic() - t0))
     return summary

@@ -56,7 +56,7 @@ class RealRecordings:
         next_no = 1 + max((int(_NAME_RE.match(e["clip"]).group(2)) for e in manifest.values()), default=0)
         problems: list[str] = []
         processed = kept = 0
-        report(Progress(self.stage, 0, len(rels), "Processing real recordings"))
+        report(Progress(self.phase, 0, len(rels), "Processing real recordings"))
         for done, (rel, path) in enumerate(sorted(rels.items()), 1):
             check_cancel(cancel)
             st = path.stat()
@@ -69,19 +69,19 @@ class RealRecordings:
                 note = self._process_one(path, self.positive_dir / clip_name)
             except AudioError as exc:
                 problems.append(str(exc))
-                warn(report, f"Skipped recording: {exc}", self.stage)
+                warn(report, f"Skipped recording: {exc}", self.phase)
                 if entry:
                     (self.positive_dir / manifest.pop(rel)["clip"]).unlink(missing_ok=True)
                 continue
             if note:
-                warn(report, note, self.stage)
+                warn(report, note, self.phase)
             if not entry:
                 next_no += 1
             manifest[rel] = {"clip": clip_name, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
             processed += 1
             if processed % 50 == 0:
                 self._save_manifest(manifest_path, manifest)
-            report(Progress(self.stage, done, len(rels), f"Recording {path.name}"))
+            report(Progress(self.phase, done, len(rels), f"Recording {path.name}"))
         self._save_manifest(manifest_path, manifest)
         return {"total": len(manifest), "processed": processed, "kept": kept, "failed": len(problems),
                 "problems": problems}

@@ -26,7 +26,7 @@ from core.pool import cpu_count, run_chunks
 
 
 class Synthesiser:
-    """Synthesises planned clips into folders (needs self.workers and self.stage)."""
+    """Synthesises planned clips into folders (needs self.workers and self.phase)."""
 
     # ----------------------------------------------------------------- shared
     def _voices(self, piper: PiperTTS, voice_models: Sequence[VoiceInfo | str]) -> list[VoiceInfo]:
@@ -78,7 +78,7 @@ class Synthesiser:
         assert piper is not None
         workers = self._pool_size(len(jobs), long=jobs[0].clip_samples <= 0)
         done = done0
-        report(Progress(self.stage, done, total, message))
+        report(Progress(self.phase, done, total, message))
 
         def note(results: list[tuple[int, str | None]]) -> None:
             nonlocal created, done
@@ -88,7 +88,7 @@ class Synthesiser:
                     problems.append(err)
                 else:
                     created += 1
-            report(Progress(self.stage, done, total, message))
+            report(Progress(self.phase, done, total, message))
 
         if workers <= 1:
             for j in jobs:
@@ -97,7 +97,7 @@ class Synthesiser:
         else:
             self._run_pool(jobs, piper, workers, cancel, note)
         if problems:
-            warn(report, f"{len(problems)} clip(s) could not be synthesised, e.g. {problems[0]}", self.stage)
+            warn(report, f"{len(problems)} clip(s) could not be synthesised, e.g. {problems[0]}", self.phase)
         if jobs and created == 0:
             raise EasyOWWError(f"Text-to-speech produced no usable audio ({problems[0] if problems else '?'}).")
         return {"created": created, "failed": len(problems), "problems": problems[:20]}

@@ -30,7 +30,7 @@ from core.audio.files import (
 from core.errors import AudioError, EasyOWWError
 from core.events import Progress, Reporter, check_cancel, log, null_report, warn
 from core.fsutil import atomic_path, remove_stale_temps
-from core.pipeline.p2_augmentation.rooms import STAGE, load_rir_bank, prepare_rir, simulate_rirs
+from core.pipeline.p2_augmentation.rooms import PHASE, load_rir_bank, prepare_rir, simulate_rirs
 from core.pool import cpu_count
 
 # Augmentation of long negative-speech passages: mostly rooms and noise, some pitch/tempo/gain.
@@ -79,7 +79,7 @@ class AudioAugmenter:
             try:
                 r = prepare_rir(load_clip(p, self.sample_rate))
             except AudioError as exc:
-                warn(self.report, f"Skipped impulse response: {exc}", STAGE)
+                warn(self.report, f"Skipped impulse response: {exc}", PHASE)
                 continue
             if r is not None:
                 rirs.append(r)
@@ -88,13 +88,13 @@ class AudioAugmenter:
             return rirs
         bank = load_rir_bank(bank_path) if bank_path else None
         if bank is None:
-            log(self.report, f"No room impulse responses found; simulating {n_rooms} rooms (once).", STAGE)
+            log(self.report, f"No room impulse responses found; simulating {n_rooms} rooms (once).", PHASE)
             t0 = time.monotonic()
             bank = simulate_rirs(n_rooms, self.seed, self.sample_rate, self.report, cancel)
             if bank_path:
                 with atomic_path(bank_path) as tmp:
                     np.save(str(tmp), bank, allow_pickle=False)
-            log(self.report, f"Simulated {len(bank)} rooms in {time.monotonic() - t0:.1f} s.", STAGE)
+            log(self.report, f"Simulated {len(bank)} rooms in {time.monotonic() - t0:.1f} s.", PHASE)
             self.rir_source = f"{len(bank)} simulated rooms (new)"
         else:
             self.rir_source = f"{len(bank)} simulated rooms (cached {bank_path})"
@@ -111,7 +111,7 @@ class AudioAugmenter:
                 try:
                     data, sr = read_audio(files[i], max_seconds=None)
                 except AudioError as exc:
-                    warn(self.report, f"Skipped noise file: {exc}", STAGE)
+                    warn(self.report, f"Skipped noise file: {exc}", PHASE)
                     continue
                 x = resample(to_mono(data[: int(sr * 30)]), sr, self.sample_rate)
                 if rms(x) > 1e-5:
@@ -277,13 +277,13 @@ class AudioAugmenter:
         def note(n_written: int, problem: str | None) -> None:
             if problem:
                 problems.append(problem)
-                warn(report, f"Skipped clip: {problem}", STAGE)
+                warn(report, f"Skipped clip: {problem}", PHASE)
             else:
                 state["created"] += n_written
             state["done"] += n_written
             if state["done"] - state["last"] >= 50 or state["done"] == done0 + len(inputs) * copies:
                 state["last"] = state["done"]
-                report(Progress(STAGE, state["done"], total, message))
+                report(Progress(PHASE, state["done"], total, message))
 
         if workers is None:
             workers = 2 if cpu_count() >= 2 and n_new >= 200 else 1
@@ -294,7 +294,7 @@ class AudioAugmenter:
                 note(len(missing), self.augment_file(p, missing, probs))
         else:
             self._augment_pool(todo, probs, n_workers, cancel, note)
-        report(Progress(STAGE, state["done"], total, message))
+        report(Progress(PHASE, state["done"], total, message))
         return {"created": state["created"], "kept": kept, "failed": len(problems), "problems": problems[:20],
                 "total": len(list(out.glob("*.wav")))}
 

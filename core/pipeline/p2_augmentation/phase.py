@@ -8,9 +8,9 @@ from threading import Event
 from typing import Any
 
 from core.errors import EasyOWWError
-from core.events import Reporter, StageFinished, StageStarted, log, null_report
+from core.events import PhaseFinished, PhaseStarted, Reporter, log, null_report
 from core.pipeline.p1_clips.generator import UNSEEN_DIR, passage_is_augmented
-from core.pipeline.p2_augmentation.augment import SPEECH_PROBS, STAGE, AudioAugmenter
+from core.pipeline.p2_augmentation.augment import PHASE, SPEECH_PROBS, AudioAugmenter
 from core.pool import cpu_count
 
 
@@ -18,10 +18,10 @@ def run_augmentation_phase(project: Any, cfg: Any, report: Reporter = null_repor
                            **kw: Any) -> dict[str, Any]:
     """Phase "augmentation": clips/positive -> positive_augmented, clips/negative -> negative_augmented."""
     t0 = time.monotonic()
-    report(StageStarted(STAGE, None, "Augmenting clips (rooms, noise, pitch, tempo, gain)"))
+    report(PhaseStarted(PHASE, None, "Augmenting clips (rooms, noise, pitch, tempo, gain)"))
     if not cfg.use_augmentation:
-        log(report, "Augmentation is off (use_augmentation: false); skipping this step.", STAGE)
-        report(StageFinished(STAGE, True, "skipped (augmentation off)", time.monotonic() - t0, "skipped"))
+        log(report, "Augmentation is off (use_augmentation: false); skipping this step.", PHASE)
+        report(PhaseFinished(PHASE, True, "skipped (augmentation off)", time.monotonic() - t0, "skipped"))
         return {"skipped": True}
     try:
         ws = project.workspace
@@ -34,7 +34,7 @@ def run_augmentation_phase(project: Any, cfg: Any, report: Reporter = null_repor
         aug = AudioAugmenter(ws.rir_dir, ws.noise_dir, cfg.sample_rate, cfg.seed, ws.rir_bank_path, report,
                              cancel, speech_dir=project.negative_clips_dir(cfg) if neg else None,
                              n_rooms=int(kw.get("n_rooms", 40)))
-        log(report, f"Rooms: {aug.rir_source}; noise: {aug.noise_source}.", STAGE)
+        log(report, f"Rooms: {aug.rir_source}; noise: {aug.noise_source}.", PHASE)
         probs = {
             "rir_prob": cfg.rir_probability,
             "noise_prob": cfg.noise_probability,
@@ -63,7 +63,7 @@ def run_augmentation_phase(project: Any, cfg: Any, report: Reporter = null_repor
             aug.augment_clips(src, clips_dir / UNSEEN_DIR / f"{kind}_augmented", 1 if src else 0, report, cancel,
                               SPEECH_PROBS, 0, len(src), f"Augmenting unseen-voice {kind}s", long_workers)
     except BaseException as exc:
-        report(StageFinished(STAGE, False, str(exc), time.monotonic() - t0))
+        report(PhaseFinished(PHASE, False, str(exc), time.monotonic() - t0))
         raise
     secs = time.monotonic() - t0
     summary = {
@@ -73,5 +73,5 @@ def run_augmentation_phase(project: Any, cfg: Any, report: Reporter = null_repor
         "failed": p["failed"] + n["failed"] + sp["failed"], "rirs": aug.rir_source, "noise": aug.noise_source,
         "copies": copies, "seconds": round(secs, 2),
     }
-    report(StageFinished(STAGE, True, f"{p['total']} positive and {n['total']} negative augmented clips", secs))
+    report(PhaseFinished(PHASE, True, f"{p['total']} positive and {n['total']} negative augmented clips", secs))
     return summary

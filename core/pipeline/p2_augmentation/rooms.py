@@ -13,7 +13,7 @@ from core.audio.files import (
 from core.errors import EasyOWWError
 from core.events import Progress, Reporter, check_cancel, null_report
 
-STAGE = "augmentation"
+PHASE = "augmentation"
 MAX_RIR_SECONDS = 1.0
 
 
@@ -62,7 +62,7 @@ def simulate_rirs(n_rooms: int, seed: int = 0, sr: int = SAMPLE_RATE,
         r = prepare_rir(room.rir[0][0], sr)
         if r is not None:
             rirs.append(r)
-            report(Progress(STAGE, len(rirs), n_rooms, "Simulating rooms (once; cached for later runs)"))
+            report(Progress(PHASE, len(rirs), n_rooms, "Simulating rooms (once; cached for later runs)"))
     if not rirs:
         raise EasyOWWError("Could not simulate any room impulse response; check the pyroomacoustics install.")
     bank = np.zeros((len(rirs), max(len(r) for r in rirs)), dtype=np.float32)

@@ -23,7 +23,7 @@ import numpy as np
 
 from core.assets.feature_models import FeatureModels, feature_models_for
 from core.errors import EasyOWWError
-from core.events import Progress, Reporter, StageFinished, StageStarted, check_cancel, log, warn
+from core.events import PhaseFinished, PhaseStarted, Progress, Reporter, check_cancel, log, warn
 from core.fsutil import atomic_path, atomic_write_text, remove_stale_temps
 from core.pipeline.p3_features.embedder import (
     EMB_DIM,
@@ -45,7 +45,7 @@ from core.pipeline.p3_features.windows import compute_chunk, stream_frames, unse
 from core.pool import cpu_count, run_chunks
 from core.project.config import TrainingConfig
 
-STAGE = "features"
+PHASE = "features"
 STREAM_CHUNK_FILES = 8
 
 
@@ -86,15 +86,15 @@ def run_feature_phase(
             )
     fp = plan.fingerprint(cfg)
     manifest = features_ready(out_dir)
-    report(StageStarted(STAGE, total=plan.total, description="Computing openWakeWord features"))
+    report(PhaseStarted(PHASE, total=plan.total, description="Computing openWakeWord features"))
     if manifest and manifest.get("fingerprint") == fp:
-        report(Progress(STAGE, plan.total, plan.total, "features are up to date"))
-        report(StageFinished(STAGE, True, "features are up to date", time.monotonic() - t0, "skipped"))
+        report(Progress(PHASE, plan.total, plan.total, "features are up to date"))
+        report(PhaseFinished(PHASE, True, "features are up to date", time.monotonic() - t0, "skipped"))
         return {**manifest["arrays_summary"], "skipped": True, "seconds": time.monotonic() - t0}
 
     models = feature_models_for(project)
     if models.warning:
-        warn(report, models.warning, STAGE)
+        warn(report, models.warning, PHASE)
     partial = _partial_dir(out_dir) / fp
     if _partial_dir(out_dir).is_dir():
         for old in _partial_dir(out_dir).iterdir():
@@ -135,7 +135,7 @@ def run_feature_phase(
             rate = stats["computed"] / max(1e-9, time.monotonic() - t_phase) if workers > 1 else (
                 stats["computed"] / stats["t_compute"] if stats["t_compute"] > 0 else 0.0)
             msg = f"{key}: {rate:.0f} clips/s"
-        report(Progress(STAGE, stats["done"], plan.total, msg))
+        report(Progress(PHASE, stats["done"], plan.total, msg))
 
     if ext is not None:
         for key, chunk_path, batch in todo:
@@ -192,9 +192,9 @@ def run_feature_phase(
     seconds = time.monotonic() - t0
     rate = computed / t_compute if t_compute > 0 else 0.0
     log(report, f"features: {computed} clips at {rate:.0f} clips/s ({workers} process(es) x "
-        f"{ext.threads if ext is not None else threads} thread(s))", STAGE)
+        f"{ext.threads if ext is not None else threads} thread(s))", PHASE)
     n_stream = sum(summary.get(f"{s}_{STREAM_CLASS}", 0) for s in SPLITS)
     if t_stream > 0:
-        log(report, f"features: {n_stream} negative-speech windows in {t_stream:.0f} s", STAGE)
-    report(StageFinished(STAGE, True, f"{plan.total} clips", seconds))
+        log(report, f"features: {n_stream} negative-speech windows in {t_stream:.0f} s", PHASE)
+    report(PhaseFinished(PHASE, True, f"{plan.total} clips", seconds))
     return {**summary, "skipped": False, "seconds": seconds, "clips_per_second": rate, "computed": computed}

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.events import Metric, Progress, Reporter, StageFinished, StageStarted
+from core.events import Metric, PhaseFinished, PhaseStarted, Progress, Reporter
 from core.pipeline.p4_training.batches import (
     load_train_data,
 )
@@ -22,7 +22,7 @@ from core.pipeline.p4_training.checkpoints import (
 )
 from core.pipeline.p4_training.heads import EnsembleHead, Head, build_head, ensemble_spec, head_spec
 from core.pipeline.p4_training.loop import (
-    STAGE,
+    PHASE,
     TrainResult,
     data_notes,
     train_head,
@@ -39,12 +39,12 @@ def _member_reporter(report: Reporter, k: int, size: int, steps: int) -> Reporte
     offset, total = k * steps, size * steps
 
     def member_report(event: Any) -> None:
-        if isinstance(event, StageStarted | StageFinished):
+        if isinstance(event, PhaseStarted | PhaseFinished):
             return
         if isinstance(event, Progress):
-            event = Progress(event.stage, offset + event.done, total, f"head {k + 1}/{size}: {event.message}")
+            event = Progress(event.phase, offset + event.done, total, f"head {k + 1}/{size}: {event.message}")
         elif isinstance(event, Metric) and event.step is not None:
-            event = Metric(event.stage, event.name, event.value, offset + event.step)
+            event = Metric(event.phase, event.name, event.value, offset + event.step)
         report(event)
 
     return member_report
@@ -61,7 +61,7 @@ def train_ensemble(
     ckdir: Path = project.checkpoints_dir
     final_path = ckdir / FINAL_NAME
     spec = ensemble_spec(head_spec(cfg), size)
-    report(StageStarted(STAGE, total=size * cfg.max_steps,
+    report(PhaseStarted(PHASE, total=size * cfg.max_steps,
                         description=f"Training {size} {cfg.model_type} heads (one model: their mean)"))
     if resume and final_path.is_file():
         final = load_torch(final_path)
@@ -69,7 +69,7 @@ def train_ensemble(
             model = build_head(spec)
             model.load_state_dict(final["model"])
             model.eval()
-            report(StageFinished(STAGE, True, "already trained", time.monotonic() - t0, "skipped"))
+            report(PhaseFinished(PHASE, True, "already trained", time.monotonic() - t0, "skipped"))
             return TrainResult(model, {**final["summary"], "skipped": True})
     final_path.unlink(missing_ok=True)
     data = load_train_data(project, cfg, use_bank=use_bank)
@@ -101,6 +101,6 @@ def train_ensemble(
         "resumed_from": next((s["resumed_from"] for s in summaries if s.get("resumed_from") is not None), None),
     }
     save_torch_atomic({"spec": spec, "model": model.state_dict(), "fingerprint": fp, "summary": summary}, final_path)
-    report(StageFinished(STAGE, True, f"{size} heads x {cfg.max_steps} steps, val loss {metrics['val_loss']:.4f}",
+    report(PhaseFinished(PHASE, True, f"{size} heads x {cfg.max_steps} steps, val loss {metrics['val_loss']:.4f}",
                          seconds))
     return TrainResult(model.cpu(), summary)

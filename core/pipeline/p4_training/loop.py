@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from core.errors import EasyOWWError
-from core.events import Metric, Progress, Reporter, StageFinished, StageStarted, check_cancel, log, warn
+from core.events import Metric, PhaseFinished, PhaseStarted, Progress, Reporter, check_cancel, log, warn
 from core.pipeline.p4_training import batches
 from core.pipeline.p4_training.batches import (
     BatchSampler,
@@ -47,7 +47,7 @@ from core.pipeline.p4_training.checkpoints import (
 from core.pipeline.p4_training.heads import Head, build_head, head_spec
 from core.project.config import TrainingConfig
 
-STAGE = "training"
+PHASE = "training"
 AVERAGE_FROM = 0.75  # the final weights are the mean of snapshots taken over the last 25% of the steps
 AVERAGE_EVERY = 50  # steps between snapshots
 # Focal loss: each row's (label-smoothed) cross-entropy times (1 - p_true)^gamma, so the mass of easy
@@ -186,7 +186,7 @@ def train_head(
     ckdir.mkdir(parents=True, exist_ok=True)
     final_path, ck_path, best_path = ckdir / FINAL_NAME, ckdir / CHECKPOINT_NAME, ckdir / BEST_NAME
     spec = head_spec(cfg)
-    report(StageStarted(STAGE, total=cfg.max_steps, description=f"Training a {cfg.model_type} head"))
+    report(PhaseStarted(PHASE, total=cfg.max_steps, description=f"Training a {cfg.model_type} head"))
 
     if resume and final_path.is_file():
         final = load_torch(final_path)
@@ -194,7 +194,7 @@ def train_head(
             model = build_head(final["spec"])
             model.load_state_dict(final["model"])
             model.eval()
-            report(StageFinished(STAGE, True, "already trained", time.monotonic() - t0, "skipped"))
+            report(PhaseFinished(PHASE, True, "already trained", time.monotonic() - t0, "skipped"))
             return TrainResult(model, {**final["summary"], "skipped": True})
 
     if data is None:
@@ -228,12 +228,12 @@ def train_head(
             avg = dict(ck["average"]) if n_avg else None
             sampler.hard = ck.get("hard")
             resumed_from = step
-            log(report, f"resuming from step {step}", STAGE)
+            log(report, f"resuming from step {step}", PHASE)
         else:
             warn(
                 report,
                 "the settings or features changed since the last checkpoint: training from scratch",
-                STAGE,
+                PHASE,
             )
     elif not resume:
         for p in (ck_path, best_path, final_path):
@@ -297,14 +297,14 @@ def train_head(
             n_avg += 1
         if step % 25 == 0 or step == cfg.max_steps:
             rate = (step - start_step) / max(1e-9, time.monotonic() - t_loop)
-            report(Metric(STAGE, "loss", run_loss / run_n, step))
-            report(Progress(STAGE, step, cfg.max_steps, f"loss {run_loss / run_n:.4f}, {rate:.0f} steps/s"))
+            report(Metric(PHASE, "loss", run_loss / run_n, step))
+            report(Progress(PHASE, step, cfg.max_steps, f"loss {run_loss / run_n:.4f}, {rate:.0f} steps/s"))
             run_loss, run_n = 0.0, 0
         if step % every == 0 or step == cfg.max_steps:
             metrics = validate(model, data.val_pos, data.val_neg, device)
             history.append({"step": step, **metrics})
             for name, value in metrics.items():
-                report(Metric(STAGE, name, value, step))
+                report(Metric(PHASE, name, value, step))
             if metrics["val_loss"] < best["val_loss"] - 1e-4:
                 best = {"val_loss": metrics["val_loss"], "step": step}
                 bad = 0
@@ -315,7 +315,7 @@ def train_head(
                 bad += 1
             if step >= min_steps and bad >= patience and step < cfg.max_steps:
                 early = True
-                log(report, f"validation loss stopped improving: stopping early at step {step}", STAGE)
+                log(report, f"validation loss stopped improving: stopping early at step {step}", PHASE)
         if step % cfg.checkpoint_every == 0 or early:
             checkpoint()
         if early:
@@ -348,16 +348,16 @@ def train_head(
         metrics = validate(model, data.val_pos, data.val_neg, device)
         summary["final_metrics"] = metrics
         summary["averaged_snapshots"] = n_avg
-        log(report, f"final weights: mean of {n_avg} snapshots from step {avg_from} on", STAGE)
+        log(report, f"final weights: mean of {n_avg} snapshots from step {avg_from} on", PHASE)
     save_torch_atomic(
         {"spec": spec, "model": model.state_dict(), "fingerprint": fp, "summary": summary}, final_path
     )
-    report(StageFinished(STAGE, True, f"{step} steps, val loss {best['val_loss']:.4f}", seconds))
+    report(PhaseFinished(PHASE, True, f"{step} steps, val loss {best['val_loss']:.4f}", seconds))
     return TrainResult(model.cpu(), summary)
 
 
 def data_notes(data: TrainData, report: Reporter) -> None:
     for note in data.notes:
-        warn(report, note, STAGE)
+        warn(report, note, PHASE)
     if data.bank is not None:
-        log(report, f"drawing extra negatives from {data.bank.path.name} ({len(data.bank):,} windows)", STAGE)
+        log(report, f"drawing extra negatives from {data.bank.path.name} ({len(data.bank):,} windows)", PHASE)

@@ -12,7 +12,7 @@ import numpy as np
 from core.errors import EasyOWWError
 from core.fsutil import atomic_path
 
-STAGE = "export"
+PHASE = "export"
 INPUT_NAME = "x"
 OUTPUT_NAME = "score"
 OPSET = 17

@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 
 from core.errors import EasyOWWError
-from core.events import Progress, Reporter, StageFinished, StageStarted, check_cancel
+from core.events import PhaseFinished, PhaseStarted, Progress, Reporter, check_cancel
 from core.pipeline.p5_export.onnx_export import (
     MAX_DIFF,
-    STAGE,
+    PHASE,
     check_onnx_signature,
     export_onnx,
     onnx_scores,
@@ -34,18 +34,18 @@ def run_export_phase(
     from core.pipeline.p4_training.phase import load_trained_head
 
     t0 = time.monotonic()
-    report(StageStarted(STAGE, total=3, description="Exporting the model to ONNX"))
+    report(PhaseStarted(PHASE, total=3, description="Exporting the model to ONNX"))
     model, info = load_trained_head(project, which=kw.get("which", "final"))
     check_cancel(cancel)
     out = project.model_path(cfg, ".onnx")
     export_onnx(model, out)
-    report(Progress(STAGE, 1, 3, f"wrote {out.name}"))
+    report(Progress(PHASE, 1, 3, f"wrote {out.name}"))
     check_onnx_signature(out)
 
     from core.audio.streaming import load_head
 
     score_window, _ = load_head(out)  # the loader the streaming detector (evaluation, live test) uses
-    report(Progress(STAGE, 2, 3, "loads in the openWakeWord pipeline"))
+    report(Progress(PHASE, 2, 3, "loads in the openWakeWord pipeline"))
     check_cancel(cancel)
 
     fdir = project.features_dir(cfg)
@@ -73,8 +73,8 @@ def run_export_phase(
             "the file was removed. Update torch/onnx (`pip install -U torch onnx`) and run the export again."
         )
     seconds = time.monotonic() - t0
-    report(Progress(STAGE, 3, 3, f"matches torch (max diff {diff:.1e})"))
-    report(StageFinished(STAGE, True, f"{out.name} ({out.stat().st_size // 1024} KB)", seconds))
+    report(Progress(PHASE, 3, 3, f"matches torch (max diff {diff:.1e})"))
+    report(PhaseFinished(PHASE, True, f"{out.name} ({out.stat().st_size // 1024} KB)", seconds))
     return {
         "path": str(out),
         "bytes": out.stat().st_size,

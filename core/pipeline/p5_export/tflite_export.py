@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 
 from core.events import (
+    PhaseFinished,
+    PhaseStarted,
     Progress,
     Reporter,
-    StageFinished,
-    StageStarted,
     check_cancel,
     log,
     null_report,
@@ -39,7 +39,7 @@ from core.pipeline.p5_export.tflite_writer import (
     head_to_tflite,
 )
 
-STAGE = "tflite"
+PHASE = "tflite"
 MAX_ABS_DIFF = 1e-3
 
 
@@ -220,7 +220,7 @@ def export_tflite(
     ref_torch = _torch_scores(net, feats)
 
     t0 = time.perf_counter()
-    report(Progress(stage=STAGE, done=0, total=2, message="Writing the TFLite model"))
+    report(Progress(phase=PHASE, done=0, total=2, message="Writing the TFLite model"))
     try:
         try:
             data = head_to_tflite(net)
@@ -234,7 +234,7 @@ def export_tflite(
         with atomic_path(target) as tmp:
             tmp.write_bytes(data)
             check_cancel(cancel)
-            report(Progress(stage=STAGE, done=1, total=2, message="Checking the TFLite model"))
+            report(Progress(phase=PHASE, done=1, total=2, message="Checking the TFLite model"))
             info = verify_tflite(tmp, ref_torch, feats, what="torch")
             if onnx_path is not None and Path(onnx_path).is_file():
                 ref_onnx = onnx_scores(onnx_path, feats)
@@ -246,7 +246,7 @@ def export_tflite(
         # A stale file from an older model would not match the current one: remove it too.
         target.unlink(missing_ok=True)
         raise
-    report(Progress(stage=STAGE, done=2, total=2, message=f"Wrote {target.name}"))
+    report(Progress(phase=PHASE, done=2, total=2, message=f"Wrote {target.name}"))
     info.update(path=str(target), convert_seconds=round(convert_s, 3),
                 seconds=round(time.perf_counter() - t0, 3), converter=_converter_version())
     return info
@@ -295,7 +295,7 @@ def run_tflite_export(
     """Write ``models/<project>.tflite`` from the trained model; return a JSON-able summary."""
     report = report or null_report
     t0 = time.perf_counter()
-    report(StageStarted(stage=STAGE, total=2, description="Exporting TFLite for Home Assistant"))
+    report(PhaseStarted(phase=PHASE, total=2, description="Exporting TFLite for Home Assistant"))
     try:
         model = load_trained_model(project)
         onnx_path = project.model_path(cfg, ".onnx")
@@ -306,10 +306,10 @@ def run_tflite_export(
             onnx_path=onnx_path if onnx_path.is_file() else None,
         )
     except BaseException as exc:
-        report(StageFinished(stage=STAGE, ok=False, message=str(exc), seconds=time.perf_counter() - t0))
+        report(PhaseFinished(phase=PHASE, ok=False, message=str(exc), seconds=time.perf_counter() - t0))
         raise
     msg = (f"TFLite model {out.name}: max score difference {info['max_abs_diff']:.1e} vs torch"
            + (f", {info['max_abs_diff_onnx']:.1e} vs ONNX" if "max_abs_diff_onnx" in info else ""))
-    log(report, msg, STAGE)
-    report(StageFinished(stage=STAGE, ok=True, message=msg, seconds=time.perf_counter() - t0))
+    log(report, msg, PHASE)
+    report(PhaseFinished(phase=PHASE, ok=True, message=msg, seconds=time.perf_counter() - t0))
     return {"tflite": info}

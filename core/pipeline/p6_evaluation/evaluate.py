@@ -18,10 +18,10 @@ import numpy as np
 
 from core.audio.streaming import StreamingDetector
 from core.errors import EasyOWWError
-from core.events import Progress, Reporter, StageStarted, check_cancel, null_report, warn
+from core.events import PhaseStarted, Progress, Reporter, check_cancel, null_report, warn
 from core.project.config import TrainingConfig
 
-STAGE = "evaluation"
+PHASE = "evaluation"
 CHUNK = 1280
 FRAME_SECONDS = CHUNK / 16000
 REFRACTORY_FRAMES = 25  # 2 s: one trigger at most per 2 s
@@ -191,7 +191,7 @@ def evaluate_model(
         raise EasyOWWError(f"No model file at {model_path}. Export the model first or give the right path.")
     fm = feature_models_for(project)
     if fm.warning:
-        warn(report, fm.warning, STAGE)
+        warn(report, fm.warning, PHASE)
     clips_dir = project.clips_dir(cfg)
     held = held_out_clips(project, cfg)
     pos_files = held["positive"][:max_positive_clips] if max_positive_clips else held["positive"]
@@ -203,7 +203,7 @@ def evaluate_model(
     vf_path = Path(project.workspace.validation_features_path)
     bank = FeatureBank(vf_path) if use_validation_features and vf_path.is_file() else None
     total = len(pos_files) + len(neg_files) + (1 if bank is not None else 0)
-    report(StageStarted(STAGE, total=total, description="Evaluating as a live microphone stream"))
+    report(PhaseStarted(PHASE, total=total, description="Evaluating as a live microphone stream"))
 
     scorer = StreamingDetector(model_path, fm, seed=cfg.seed)
     rng = np.random.default_rng([cfg.seed, 101])
@@ -221,7 +221,7 @@ def evaluate_model(
         frames += len(s)
         pos_max[i] = float(s.max()) if len(s) else 0.0
         if i % 16 == 0 or i == len(pos_files) - 1:
-            report(Progress(STAGE, i + 1, total, f"positive clips {i + 1}/{len(pos_files)}"))
+            report(Progress(PHASE, i + 1, total, f"positive clips {i + 1}/{len(pos_files)}"))
 
     streams: list[np.ndarray] = []
     stream_hours = 0.0
@@ -238,7 +238,7 @@ def evaluate_model(
         for s0 in range(0, len(stream), block):
             scores.append(scorer.scores(stream[s0 : s0 + block], cancel))
             done_frac = min(1.0, (s0 + block) / len(stream))
-            report(Progress(STAGE, done + int(done_frac * len(neg_files)), total, "negative stream"))
+            report(Progress(PHASE, done + int(done_frac * len(neg_files)), total, "negative stream"))
         neg_scores = np.concatenate(scores)
         frames += len(neg_scores)
         streams.append(neg_scores)
@@ -262,7 +262,7 @@ def evaluate_model(
         vf_scores = np.concatenate(parts_s) if parts_s else np.zeros(0, np.float32)
         vf_hours = len(vf_scores) * FRAME_SECONDS / 3600
         streams.append(vf_scores)
-        report(Progress(STAGE, total, total, "validation features"))
+        report(Progress(PHASE, total, total, "validation features"))
 
     # The unseen-voice set: wake words and 2 h of speech and sounds in voices never trained on. When it is
     # there, it decides the threshold and the headline recall; the in-voice validation clips are reported apart.
@@ -278,7 +278,7 @@ def evaluate_model(
     else:
         warn(report, "No unseen-voice set (voices kept out of training): the recall below is measured on "
              "validation clips in the training voices and overstates how well the model works for other "
-             "voices.", STAGE)
+             "voices.", PHASE)
 
     negative_hours = stream_hours + vf_hours + unseen_hours
     curve_pos = unseen_max if len(unseen_max) else pos_max
@@ -287,14 +287,14 @@ def evaluate_model(
     grid = np.unique(np.concatenate([THRESHOLDS, np.round(curve_pos[curve_pos >= FALLBACK_THRESHOLD], 5)]))
     curve = det_curve(curve_pos, streams, negative_hours, grid)
     if negative_hours <= 0:
-        warn(report, "no held-out negative audio: false accepts per hour cannot be measured", STAGE)
+        warn(report, "no held-out negative audio: false accepts per hour cannot be measured", PHASE)
     threshold, met = choose_threshold(curve, cfg.target_false_accepts_per_hour)
     if not met:
         warn(
             report,
             f"no threshold reaches {cfg.target_false_accepts_per_hour} false accepts per hour on the held-out "
             f"negatives; using {FALLBACK_THRESHOLD}. Add more negative clips (or negative data) and train again.",
-            STAGE,
+            PHASE,
         )
     floor_used = False
     if negative_hours < MIN_CALIBRATION_HOURS and threshold < FALLBACK_THRESHOLD:
@@ -305,7 +305,7 @@ def evaluate_model(
             f"false accepts were measured on only {negative_hours:.2f} h of held-out audio, too little to "
             f"calibrate a threshold below {FALLBACK_THRESHOLD}; keeping {FALLBACK_THRESHOLD}. For a calibrated "
             "threshold: easy-oww download --dataset validation_features (about 11 h), then easy-oww eval.",
-            STAGE,
+            PHASE,
         )
     at = _row_at(curve, threshold)
     at05 = _row_at(curve, 0.5)

@@ -8,9 +8,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from core.events import Reporter, StageFinished
+from core.events import PhaseFinished, Reporter
 from core.fsutil import atomic_write_text
-from core.pipeline.p6_evaluation.evaluate import STAGE, evaluate_model
+from core.pipeline.p6_evaluation.evaluate import PHASE, evaluate_model
 from core.project.config import TrainingConfig
 
 
@@ -30,8 +30,8 @@ def run_evaluation_phase(
     atomic_write_text(out, json.dumps(card, indent=1))
     m = card["metrics"]
     report(
-        StageFinished(
-            STAGE,
+        PhaseFinished(
+            PHASE,
             True,
             f"threshold {card['threshold']:.2f}: recall {m['recall']:.2f}, "
             f"{m['false_accepts_per_hour']:.2f} false accepts/h over {m['negative_hours']:.2f} h",
