@@ -27,7 +27,7 @@ from core.pipeline.p4_training.loop import TrainResult, pick_device, train_head,
 from core.project.config import TrainingConfig
 
 
-def train(
+def run_training_phase(
     project: Any,
     cfg: TrainingConfig,
     report: Reporter,
@@ -38,8 +38,13 @@ def train(
     threads: int | None = None,
     val_every: int | None = None,
     use_bank: bool = True,
-) -> TrainResult:
-    """Train (or resume) the project's head; see :func:`run_training_phase`."""
+) -> dict[str, Any]:
+    """Train the head (or an ensemble of heads); resumes from ``checkpoints/`` unless ``resume`` is False.
+
+    patience: validations without improvement before stopping early; min_fraction: never stop before this
+    share of max_steps (1.0, i.e. no early stop: the synthetic validation set is too easy to choose by, and
+    the cosine schedule should finish). Returns steps, best step, final metrics, seconds and steps/s.
+    """
     t0 = time.monotonic()
     ckdir: Path = project.checkpoints_dir
     ckdir.mkdir(parents=True, exist_ok=True)
@@ -54,33 +59,16 @@ def train(
     old_threads = torch.get_num_threads()
     torch.set_num_threads(threads or auto_threads())
     try:
+        result: TrainResult
         if int(cfg.ensemble_size) > 1:
-            return train_ensemble(project, cfg, report, cancel, resume, patience, min_fraction, val_every,
-                                   use_bank, fp, device, t0, manifest.get("fingerprint", ""))
-        return train_head(
-            project, cfg, report, cancel, resume, patience, min_fraction, val_every, use_bank, fp, device, t0
-        )
+            result = train_ensemble(project, cfg, report, cancel, resume, patience, min_fraction, val_every,
+                                    use_bank, fp, device, t0, manifest.get("fingerprint", ""))
+        else:
+            result = train_head(project, cfg, report, cancel, resume, patience, min_fraction, val_every,
+                                use_bank, fp, device, t0)
+        return result.summary
     finally:
         torch.set_num_threads(old_threads)
-
-
-def run_training_phase(
-    project: Any,
-    cfg: TrainingConfig,
-    report: Reporter,
-    cancel: threading.Event | None,
-    resume: bool = True,
-    **kw: Any,
-) -> dict[str, Any]:
-    """Train the head; resumes from ``checkpoints/checkpoint.pt`` unless ``resume`` is False.
-
-    Extra keywords: patience (validations without improvement before stopping early, 8),
-    min_fraction (never stop before this share of max_steps; 1.0, i.e. no early stop: the synthetic
-    validation set is too easy to choose by, and the cosine schedule should finish), threads, val_every,
-    use_bank.
-    Returns steps, best step, final metrics, seconds and steps/s.
-    """
-    return train(project, cfg, report, cancel, resume=resume, **kw).summary
 
 
 def load_trained_head(project: Any, which: str = "final") -> tuple[Head, dict[str, Any]]:
