@@ -254,7 +254,7 @@ async def test_cancel_training(tmp_path: Path):
         assert job.outcome == "cancelled", job.error
         assert job.phases["clips"].status == "cancelled"
         assert isinstance(app.screen, DashboardScreen)
-        assert "cancelled" in text_of(app, "#dash-status")
+        await wait_for(pilot, lambda: "cancelled" in text_of(app, "#dash-status"), 10, "the status to say cancelled")
 
 
 @run_async
