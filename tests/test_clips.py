@@ -430,3 +430,22 @@ def test_phrasing_map_and_validation(tmp_path: Path, tts: PiperTTS) -> None:
     ok, errors = cfg.validate()
     assert not ok and len(errors) == 3
     assert any("listed twice" in e for e in errors) and any("no letters" in e for e in errors)
+
+
+def test_resumed_espeak_clips_are_the_same_clips(tmp_path: Path) -> None:
+    """A clip depends only on the seed and its index: clips made again after an interruption, in another
+    order and after other speech, are byte-identical (espeak-ng keeps state between utterances)."""
+    from core.audio import espeak_lib
+
+    if not espeak_lib.available():
+        pytest.skip("espeakng-loader is not installed")
+    tts_esp = PiperTTS(include_bundled=False, include_espeak=True, threads=1)
+    voices = [v for v in tts_esp.list_voices() if v.name in ("espeak:en-us", "espeak:en-gb-scotland")]
+    gen = ClipGenerator(tmp_path / "rec", tmp_path / "clips", seed=8, workers=1)
+    gen.generate_synthetic_clips("hey jarvis", voices, tts_esp, 12)
+    first = {p.name: p.read_bytes() for p in gen.positive_dir.glob("synth_*.wav")}
+    assert len(first) == 12
+    for name in list(first)[::2]:
+        (gen.positive_dir / name).unlink()
+    assert gen.generate_synthetic_clips("hey jarvis", voices, tts_esp, 12)["created"] == 6
+    assert {p.name: p.read_bytes() for p in gen.positive_dir.glob("synth_*.wav")} == first

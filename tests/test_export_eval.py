@@ -240,6 +240,7 @@ def test_unseen_voice_set_decides_threshold_and_headline_recall(exported, tmp_pa
             assert float(E.stream_scores(score, unseen[i]).max()) == pytest.approx(float(live.max()), abs=0.02)
         text = " ".join(quality_statement(card))
         assert "unseen voices" in text and "WARNING: only" in text  # minutes of negatives: flagged
+        assert "expect less from voices unlike these" in text  # the unseen voices are still the same synthesisers
     finally:
         shutil.rmtree(clips / "unseen", ignore_errors=True)
         run_feature_phase(project, cfg, null_report, None)

@@ -3,11 +3,20 @@
 ``espeakng-loader`` ships ``libespeak-ng.so`` and its voice data. The library keeps one global synthesiser
 per process, so calls are serialised with a lock; clip generation runs several worker processes, each with
 its own copy. Audio comes back as float32 at the library's rate (22,050 Hz).
+
+espeak-ng carries state from one utterance into the next (the pitch flutter's position, echo buffers, C's
+``rand()`` in the Klatt voices), so the same call could sound different after other speech. :func:`speak`
+therefore loads a fresh synthesiser for every utterance (about 1.5 ms) from a private copy of the library and
+seeds both random generators: the audio depends only on the arguments.
 """
 
 from __future__ import annotations
 
+import atexit
 import ctypes
+import os
+import shutil
+import tempfile
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -57,7 +66,7 @@ def variants() -> tuple[str, ...]:
 class EspeakLibrary:
     """One process's espeak-ng synthesiser (use :func:`library`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, library_path: Path | None = None) -> None:
         p = _paths()
         if p is None:
             raise EasyOWWError(
@@ -65,7 +74,7 @@ class EspeakLibrary:
                 "Run `pip install espeakng-loader` (it ships espeak-ng; no system package needed)."
             )
         try:
-            self._lib = ctypes.CDLL(str(p[0]))
+            self._lib = ctypes.CDLL(str(library_path or p[0]))
         except OSError as exc:
             raise EasyOWWError(f"The espeak-ng library {p[0]} cannot be loaded ({exc}). "
                                "Reinstall it: `pip install --force-reinstall espeakng-loader`.") from None
@@ -101,7 +110,8 @@ class EspeakLibrary:
 
     def synthesize(self, text: str, voice: str, speed: int = 175, pitch: int = 50, pitch_range: int = 50,
                    word_gap: int = 0, seed: int = 0) -> np.ndarray:
-        """Speak ``text`` with ``voice`` (e.g. ``en-us+m3``); float32 mono at :attr:`rate`."""
+        """Speak ``text`` with ``voice`` (e.g. ``en-us+m3``); float32 mono at :attr:`rate`. Repeatable only on
+        a fresh instance: use :func:`speak`."""
         data = text.encode("utf-8")
         with self._lock:
             if self._lib.espeak_SetVoiceByName(voice.encode()) != 0:
@@ -109,19 +119,23 @@ class EspeakLibrary:
             for param, value in ((ESPEAK_RATE, speed), (ESPEAK_PITCH, pitch), (ESPEAK_RANGE, pitch_range),
                                  (ESPEAK_WORDGAP, word_gap), (ESPEAK_VOLUME, 100)):
                 self._lib.espeak_SetParameter(param, int(value), 0)
-            # espeak-ng draws random numbers (some variants' voicing) and carries some state from one utterance
-            # into the next: seed it, speak twice and keep the second, so the audio depends only on the
-            # arguments (costs little: espeak-ng runs hundreds of times faster than real time).
-            for _ in range(2):
-                if self._seedable:
-                    self._lib.espeak_ng_SetRandSeed(int(seed))
-                self._chunks = []
-                err = self._lib.espeak_Synth(data, len(data) + 1, 0, 0, 0, CHARS_UTF8, None, None)
+            if self._seedable:
+                self._lib.espeak_ng_SetRandSeed(int(seed))
+            _seed_c_rand(seed)
+            self._chunks = []
+            err = self._lib.espeak_Synth(data, len(data) + 1, 0, 0, 0, CHARS_UTF8, None, None)
             chunks, self._chunks = self._chunks, []
         if err != 0:
             raise EasyOWWError(f"espeak-ng failed to speak {text[:40]!r} with voice {voice!r} (error {err}).")
         return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
 
+    def close(self) -> None:
+        """Stop the synthesiser and unload its library (a later load starts from a clean state)."""
+        import _ctypes
+
+        with self._lock:
+            self._lib.espeak_Terminate()
+            _ctypes.dlclose(self._lib._handle)
 
     def phonemes(self, text: str, voice: str = "en-us") -> str:
         """How ``voice`` pronounces ``text``, in IPA (clauses joined by spaces)."""
@@ -142,6 +156,45 @@ class EspeakLibrary:
 
 _LIBRARY: EspeakLibrary | None = None
 _LIBRARY_LOCK = threading.Lock()
+_SPEAK_LOCK = threading.Lock()
+_PRIVATE: tuple[int, Path] | None = None  # (pid that made it, path) of this process's copy of the library
+
+
+def _seed_c_rand(seed: int) -> None:
+    """Seed C's rand(), which espeak-ng's Klatt voices draw from."""
+    try:
+        ctypes.CDLL(None).srand(ctypes.c_uint(int(seed) & 0xFFFFFFFF))
+    except (OSError, AttributeError):
+        pass
+
+
+def _private_library() -> Path:
+    """A copy of libespeak-ng only :func:`speak` loads: loading the original path again would return the
+    instance :func:`library` holds (phonemes), with its state."""
+    global _PRIVATE
+    if _PRIVATE is None or _PRIVATE[0] != os.getpid() or not _PRIVATE[1].is_file():
+        p = _paths()
+        if p is None:
+            raise EasyOWWError("espeak-ng voices need the espeakng-loader package, which is not installed. "
+                               "Run `pip install espeakng-loader` (it ships espeak-ng; no system package needed).")
+        folder = Path(tempfile.mkdtemp(prefix="easy-oww-espeak-"))
+        shutil.copyfile(p[0], folder / p[0].name)
+        pid = os.getpid()
+        atexit.register(lambda: os.getpid() == pid and shutil.rmtree(folder, ignore_errors=True))
+        _PRIVATE = (pid, folder / p[0].name)
+    return _PRIVATE[1]
+
+
+def speak(text: str, voice: str, speed: int = 175, pitch: int = 50, pitch_range: int = 50, word_gap: int = 0,
+          seed: int = 0) -> tuple[np.ndarray, int]:
+    """(float32 mono audio, sample rate) of ``text`` in ``voice``, the same for the same arguments whatever was
+    spoken before: each utterance gets a freshly loaded synthesiser."""
+    with _SPEAK_LOCK:
+        lib = EspeakLibrary(_private_library())
+        try:
+            return lib.synthesize(text, voice, speed, pitch, pitch_range, word_gap, seed), lib.rate
+        finally:
+            lib.close()
 
 
 def library() -> EspeakLibrary:

@@ -280,12 +280,11 @@ class PiperTTS:
         rng = np.random.default_rng(zlib.crc32(f"{spec}|{noise_w:.4f}".encode()))
         gap = int(rng.integers(0, 4))  # word gap (10 ms units) varies rhythm a little
         pitch_range = int(rng.integers(40, 61))  # intonation a little flatter or livelier
-        lib = espeak_lib.library()
-        data = lib.synthesize(_clean_text(text), spec, speed, pitch, pitch_range, gap, seed)
+        data, rate = espeak_lib.speak(_clean_text(text), spec, speed, pitch, pitch_range, gap, seed)
         peak = float(np.max(np.abs(data))) if data.size else 0.0
         if peak > 1e-6:
             data = data / peak
-        return resample(data.astype(np.float32), lib.rate, SAMPLE_RATE)
+        return resample(data.astype(np.float32), rate, SAMPLE_RATE)
 
 
 def _clean_text(text: str) -> str:
