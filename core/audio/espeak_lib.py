@@ -189,8 +189,13 @@ def speak(text: str, voice: str, speed: int = 175, pitch: int = 50, pitch_range:
           seed: int = 0) -> tuple[np.ndarray, int]:
     """(float32 mono audio, sample rate) of ``text`` in ``voice``, the same for the same arguments whatever was
     spoken before: each utterance gets a freshly loaded synthesiser."""
+    global _PRIVATE
     with _SPEAK_LOCK:
-        lib = EspeakLibrary(_private_library())
+        try:
+            lib = EspeakLibrary(_private_library())
+        except (OSError, EasyOWWError):  # no copy can be loaded (e.g. a temp folder mounted noexec)
+            _PRIVATE = (os.getpid(), _paths()[0])  # type: ignore[index]
+            lib = EspeakLibrary(_PRIVATE[1])  # works, but may carry state from earlier utterances
         try:
             return lib.synthesize(text, voice, speed, pitch, pitch_range, word_gap, seed), lib.rate
         finally:
