@@ -47,6 +47,17 @@ def _paths() -> tuple[Path, Path] | None:
     return (lib, data) if lib.is_file() and data.is_dir() else None
 
 
+def _installed_paths() -> tuple[Path, Path]:
+    """(library, data folder), or the error that says how to install them."""
+    p = _paths()
+    if p is None:
+        raise EasyOWWError(
+            "espeak-ng voices need the espeakng-loader package, which is not installed. "
+            "Run `pip install espeakng-loader` (it ships espeak-ng; no system package needed)."
+        )
+    return p
+
+
 def available() -> bool:
     """True when the bundled espeak-ng library and its data are installed."""
     return _paths() is not None
@@ -67,12 +78,7 @@ class EspeakLibrary:
     """One process's espeak-ng synthesiser (use :func:`library`)."""
 
     def __init__(self, library_path: Path | None = None) -> None:
-        p = _paths()
-        if p is None:
-            raise EasyOWWError(
-                "espeak-ng voices need the espeakng-loader package, which is not installed. "
-                "Run `pip install espeakng-loader` (it ships espeak-ng; no system package needed)."
-            )
+        p = _installed_paths()
         try:
             self._lib = ctypes.CDLL(str(library_path or p[0]))
         except OSError as exc:
@@ -160,12 +166,19 @@ _SPEAK_LOCK = threading.Lock()
 _PRIVATE: tuple[int, Path] | None = None  # (pid that made it, path) of this process's copy of the library
 
 
+@lru_cache(maxsize=1)
+def _c_library() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL(None)
+    except OSError:
+        return None
+
+
 def _seed_c_rand(seed: int) -> None:
     """Seed C's rand(), which espeak-ng's Klatt voices draw from."""
-    try:
-        ctypes.CDLL(None).srand(ctypes.c_uint(int(seed) & 0xFFFFFFFF))
-    except (OSError, AttributeError):
-        pass
+    libc = _c_library()
+    if libc is not None and hasattr(libc, "srand"):
+        libc.srand(ctypes.c_uint(int(seed) & 0xFFFFFFFF))
 
 
 def _private_library() -> Path:
@@ -173,10 +186,7 @@ def _private_library() -> Path:
     instance :func:`library` holds (phonemes), with its state."""
     global _PRIVATE
     if _PRIVATE is None or _PRIVATE[0] != os.getpid() or not _PRIVATE[1].is_file():
-        p = _paths()
-        if p is None:
-            raise EasyOWWError("espeak-ng voices need the espeakng-loader package, which is not installed. "
-                               "Run `pip install espeakng-loader` (it ships espeak-ng; no system package needed).")
+        p = _installed_paths()
         folder = Path(tempfile.mkdtemp(prefix="easy-oww-espeak-"))
         shutil.copyfile(p[0], folder / p[0].name)
         pid = os.getpid()
@@ -191,11 +201,12 @@ def speak(text: str, voice: str, speed: int = 175, pitch: int = 50, pitch_range:
     spoken before: each utterance gets a freshly loaded synthesiser."""
     global _PRIVATE
     with _SPEAK_LOCK:
+        original = _installed_paths()[0]
         try:
             lib = EspeakLibrary(_private_library())
         except (OSError, EasyOWWError):  # no copy can be loaded (e.g. a temp folder mounted noexec)
-            _PRIVATE = (os.getpid(), _paths()[0])  # type: ignore[index]
-            lib = EspeakLibrary(_PRIVATE[1])  # works, but may carry state from earlier utterances
+            _PRIVATE = (os.getpid(), original)
+            lib = EspeakLibrary(original)  # works, but may carry state from earlier utterances
         try:
             return lib.synthesize(text, voice, speed, pitch, pitch_range, word_gap, seed), lib.rate
         finally:
