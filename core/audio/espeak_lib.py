@@ -79,10 +79,11 @@ class EspeakLibrary:
 
     def __init__(self, library_path: Path | None = None) -> None:
         p = _installed_paths()
+        path = library_path or p[0]
         try:
-            self._lib = ctypes.CDLL(str(library_path or p[0]))
+            self._lib = ctypes.CDLL(str(path))
         except OSError as exc:
-            raise EasyOWWError(f"The espeak-ng library {p[0]} cannot be loaded ({exc}). "
+            raise EasyOWWError(f"The espeak-ng library {path} cannot be loaded ({exc}). "
                                "Reinstall it: `pip install --force-reinstall espeakng-loader`.") from None
         lib = self._lib
         lib.espeak_Initialize.restype = ctypes.c_int
