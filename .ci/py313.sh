@@ -18,6 +18,15 @@ if [ "$MODE" = install ]; then
     uv python install 3.13 >/dev/null
     PY=$(uv python find 3.13)
   fi
+  # The CUDA torch build needs about 6 GB in the venv, and pip unpacks it beside that; without the room, say so
+  # plainly instead of failing half-way with "No space left on device".
+  mkdir -p "$(dirname "$VENV")"
+  free_gb=$(( $(df -Pk "$(dirname "$VENV")" | awk 'NR==2 {print $4}') / 1048576 ))
+  if [ "$free_gb" -lt 12 ]; then
+    echo "Python 3.13 check needs about 12 GB free in $(dirname "$VENV"); only ${free_gb} GB is. Free some space."
+    exit 1
+  fi
+  export PIP_NO_CACHE_DIR=1  # the cache would hold a second copy of the 3 GB of wheels
   start=$(date +%s)
   "$PY" -m venv "$VENV"
   # The README's install (PyPI's torch for 3.13 is the CUDA build: the CPU wheel on this disk is for 3.11).

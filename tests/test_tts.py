@@ -161,6 +161,35 @@ def test_espeak_synthesis_does_not_depend_on_what_was_said_before() -> None:
         assert np.array_equal(t.synthesize("hey jarvis", voice, length_scale=1.1, noise_scale=0.7, seed=4), first)
 
 
+def _speak_in_worker(_: int) -> int:
+    import os
+
+    from core.audio import espeak_lib as lib
+
+    lib.speak("hey jarvis", "en-us", seed=1)
+    return os.getpid()
+
+
+@pytest.mark.skipif(not HAS_ESPEAK, reason="espeakng-loader is not installed (pip install espeakng-loader)")
+def test_espeak_private_copies_are_removed_by_worker_processes(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Clip generation's spawn workers each copy the library to a temp folder; atexit never runs in them, so
+    the copies piled up in /tmp (two per training run). They must be gone once the pool has shut down, and a
+    copy left by a killed process is swept by the next one."""
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # inherited by the spawned workers
+    dead = tmp_path / "easy-oww-espeak-999999999-abc"  # no such pid
+    dead.mkdir()
+    (dead / "libespeak-ng.so").write_bytes(b"x")
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as ex:
+        pids = set(ex.map(_speak_in_worker, range(4)))
+    assert pids and os.getpid() not in pids
+    assert not dead.exists()
+    assert [p.name for p in tmp_path.iterdir()] == []
+
+
 def test_piper_synthesis_is_deterministic_for_a_seed(tts: PiperTTS) -> None:
     """Piper's sampling noise follows the seed: same seed, same audio; another seed, other audio."""
     a = tts.synthesize("hey jarvis", JOE, None, 1.0, 0.8, 0.9, seed=11)

@@ -12,8 +12,8 @@ seeds both random generators: the audio depends only on the arguments.
 
 from __future__ import annotations
 
-import atexit
 import ctypes
+import multiprocessing.util
 import os
 import shutil
 import tempfile
@@ -182,17 +182,42 @@ def _seed_c_rand(seed: int) -> None:
         libc.srand(ctypes.c_uint(int(seed) & 0xFFFFFFFF))
 
 
+_PRIVATE_PREFIX = "easy-oww-espeak-"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # another user's process, or no way to tell: leave its folder alone
+    return True
+
+
+def _sweep_private_copies(temp_dir: Path) -> None:
+    """Remove copies left by processes that were killed before they could clean up (folders are named
+    ``easy-oww-espeak-<pid>-<random>``)."""
+    for folder in temp_dir.glob(f"{_PRIVATE_PREFIX}*-*"):
+        pid = folder.name[len(_PRIVATE_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def _private_library() -> Path:
     """A copy of libespeak-ng only :func:`speak` loads: loading the original path again would return the
-    instance :func:`library` holds (phonemes), with its state."""
+    instance :func:`library` holds (phonemes), with its state. The copy is removed when the process ends, worker
+    processes included (``multiprocessing``'s finalizers run there; ``atexit`` handlers do not)."""
     global _PRIVATE
     if _PRIVATE is None or _PRIVATE[0] != os.getpid() or not _PRIVATE[1].is_file():
         p = _installed_paths()
-        folder = Path(tempfile.mkdtemp(prefix="easy-oww-espeak-"))
+        temp_dir = Path(tempfile.gettempdir())
+        _sweep_private_copies(temp_dir)
+        folder = Path(tempfile.mkdtemp(prefix=f"{_PRIVATE_PREFIX}{os.getpid()}-", dir=temp_dir))
         shutil.copyfile(p[0], folder / p[0].name)
-        pid = os.getpid()
-        atexit.register(lambda: os.getpid() == pid and shutil.rmtree(folder, ignore_errors=True))
-        _PRIVATE = (pid, folder / p[0].name)
+        multiprocessing.util.Finalize(None, shutil.rmtree, args=(str(folder),), kwargs={"ignore_errors": True},
+                                      exitpriority=0)
+        _PRIVATE = (os.getpid(), folder / p[0].name)
     return _PRIVATE[1]
 
 
