@@ -37,6 +37,7 @@ from core.pipeline.p1_clips.tts_jobs import (
     job_seed,
     piper_warp,
     pool_voices,
+    sex_swap,
     voice_for_index,
 )
 
@@ -129,11 +130,12 @@ class ClipGenerator(RealRecordings, Synthesiser):
             rng = np.random.default_rng([self.seed, i, kind])
             pro = random_prosody(rng)
             warp = piper_warp(rng) if by_name[name].engine == "piper" else 1.0
+            swap = sex_swap(self.seed, kind, i) if by_name[name].engine == "piper" and pool == "train" else None
             jobs.append(TTSJob(i, str(folder / f"{prefix}_{i:05d}.wav"),
                                phrases.positive_text(wake_word, self._text_seed(kind), i, self.pronunciation,
                                                      self.phrasings), name, spk,
                                pro.length_scale, pro.noise_scale, pro.noise_w, self.clip_samples, True,
-                               job_seed(self.seed, kind, i), warp))
+                               job_seed(self.seed, kind, i), warp, swap))
         return jobs
 
     def _text_seed(self, kind: int) -> int:
@@ -165,9 +167,10 @@ class ClipGenerator(RealRecordings, Synthesiser):
                 start = int(rng.integers(0, len(words) - k + 1))
                 text = " ".join(words[start : start + k])
             warp = piper_warp(rng) if by_name[name].engine == "piper" else 1.0
+            swap = sex_swap(self.seed, 19, i) if by_name[name].engine == "piper" else None
             jobs.append(TTSJob(i, str(self.negative_dir / f"adv_{i:05d}.wav"), text, name, spk,
                                pro.length_scale, pro.noise_scale, pro.noise_w, self.clip_samples, False,
-                               job_seed(self.seed, 19, i), warp))
+                               job_seed(self.seed, 19, i), warp, swap))
         return jobs
 
     def plan_speech_passages(self, wake_word: str, voices: Sequence[VoiceInfo], count: int,
@@ -183,12 +186,13 @@ class ClipGenerator(RealRecordings, Synthesiser):
             rng = np.random.default_rng([self.seed, i, kind])
             pro = random_prosody(rng)
             warp = piper_warp(rng) if by_name[name].engine == "piper" else 1.0
+            swap = sex_swap(self.seed, kind, i) if by_name[name].engine == "piper" and pool == "train" else None
             jobs.append(TTSJob(i, str(folder / f"{prefix}_{i:05d}.wav"),
                                passages.negative_passage(wake_word, self.seed + kind - 37, i, home=pool == "unseen",
                                                         also=self.phrasings),
                                name, spk,
                                pro.length_scale, pro.noise_scale, pro.noise_w, 0, False,
-                               job_seed(self.seed, kind, i), warp))
+                               job_seed(self.seed, kind, i), warp, swap))
         return jobs
 
     def generate_sound_passages(self, folder: Path, prefix: str, count: int, kind: int,
