@@ -10,7 +10,7 @@ import numpy as np
 from scipy.signal import lfilter
 
 from core.audio.tts import VoiceInfo
-from core.audio.vocoder import FEMALE_F0, MALE_F0, SexSwap, VoiceShift, median_f0, swap_sex, vocode
+from core.audio.vocoder import SexSwap, VoiceShift, median_f0, swap_sex, vocode
 from core.pipeline.p1_clips import tts_jobs
 from core.pipeline.p1_clips.generator import ClipGenerator
 
@@ -59,18 +59,21 @@ def test_vocoder_is_seeded_and_passes_silence_through() -> None:
     silent = np.zeros(8000, np.float32)
     assert np.array_equal(vocode(silent, shift, np.random.default_rng(7)), silent)
     assert median_f0(silent) is None
-    assert np.array_equal(swap_sex(silent, SexSwap(0.5, 1.0, 0.1), np.random.default_rng(7)), silent)
+    assert np.array_equal(swap_sex(silent, SexSwap(1.8, 1.0, 1.15, 0.1), np.random.default_rng(7)), silent)
 
 
 def test_swap_sex_moves_a_male_voice_into_the_female_range_and_back() -> None:
     male, female = _vowel(100.0), _vowel(210.0, formants=(850.0, 1450.0))
-    for place in (0.0, 0.5, 1.0):
-        swap = SexSwap(place, 1.0, 0.0)
+    for pitch in (1.55, 2.0):
+        swap = SexSwap(pitch, 1.0, 1.15, 0.0)
         up = swap_sex(male, swap, np.random.default_rng(1))
         down = swap_sex(female, swap, np.random.default_rng(1))
-        assert FEMALE_F0[0] * 0.93 < median_f0(up) < FEMALE_F0[1] * 1.07, (place, median_f0(up))
-        assert MALE_F0[0] * 0.93 < median_f0(down) < MALE_F0[1] * 1.07, (place, median_f0(down))
+        assert abs(median_f0(up) / (100.0 * pitch) - 1) < 0.07, (pitch, median_f0(up))
+        assert abs(median_f0(down) / (210.0 / pitch) - 1) < 0.07, (pitch, median_f0(down))
         assert _peak_hz(up) > _peak_hz(male) * 1.05 and _peak_hz(down) < _peak_hz(female) * 0.95
+    draws = [SexSwap.draw(np.random.default_rng(i)) for i in range(200)]
+    assert min(d.pitch for d in draws) >= 1.55 and max(d.pitch for d in draws) <= 2.05
+    assert min(d.formant for d in draws) >= 1.10 and max(d.formant for d in draws) <= 1.24
 
 
 def test_a_share_of_piper_training_clips_gets_an_other_sex_speaker_and_the_rest_keep_their_digests(tmp_path) -> None:

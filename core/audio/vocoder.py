@@ -134,23 +134,28 @@ def vocode(audio: np.ndarray, shift: VoiceShift, rng: np.random.Generator, sr: i
 
 
 FEMALE_SOURCE_F0 = 150.0  # a median pitch at or above this counts as a female source voice
-FEMALE_F0 = (145.0, 225.0)  # the new voice's median pitch when the source is male (Hz)
-MALE_F0 = (85.0, 135.0)  # ... and when it is female
+PITCH_RATIO = (1.55, 2.05)  # the new voice's pitch: this many times higher (male source) or lower (female)
 FORMANT_RATIO = (1.10, 1.24)  # formants up by this factor (male -> female) or down by it (female -> male)
+
+
+def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
+    return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
 
 
 @dataclass(frozen=True)
 class SexSwap:
-    """A pseudo-speaker of the other sex: where it sits in that sex's pitch and vocal-tract range (0..1), how
-    lively its intonation is and how breathy it sounds."""
+    """A pseudo-speaker of the other sex: how far pitch and formants move (ratios >= 1, applied upwards from a
+    male voice and downwards from a female one), how lively its intonation is and how breathy it sounds."""
 
-    place: float
+    pitch: float
     contour: float
+    formant: float
     breath: float
 
     @classmethod
     def draw(cls, rng: np.random.Generator) -> SexSwap:
-        return cls(float(rng.random()), float(rng.uniform(0.7, 1.5)), float(rng.uniform(0.03, 0.3)))
+        return cls(_log_uniform(rng, *PITCH_RATIO), float(rng.uniform(0.7, 1.5)), _log_uniform(rng, *FORMANT_RATIO),
+                   float(rng.uniform(0.03, 0.3)))
 
 
 def median_f0(audio: np.ndarray, sr: int = 16000) -> float | None:
@@ -163,20 +168,13 @@ def median_f0(audio: np.ndarray, sr: int = 16000) -> float | None:
     return float(np.median(voiced)) if len(voiced) >= 5 else None
 
 
-def _log_between(lo: float, hi: float, place: float) -> float:
-    return float(lo * (hi / lo) ** min(max(place, 0.0), 1.0))
-
-
 def swap_sex(audio: np.ndarray, swap: SexSwap, rng: np.random.Generator, sr: int = 16000) -> np.ndarray:
     """``audio`` spoken by a pseudo-speaker of the other sex (decided by its median pitch); unchanged when
     too little of it is voiced to tell."""
     f0 = median_f0(audio, sr)
     if f0 is None:
         return np.asarray(audio, dtype=np.float32)
-    formant = _log_between(*FORMANT_RATIO, swap.place)
-    if f0 < FEMALE_SOURCE_F0:
-        target = _log_between(*FEMALE_F0, swap.place)
-    else:
-        target, formant = _log_between(*MALE_F0, 1.0 - swap.place), 1.0 / formant
-    shift = VoiceShift(pitch=target / f0, contour=swap.contour, formant=formant, breath=swap.breath)
+    up = f0 < FEMALE_SOURCE_F0
+    shift = VoiceShift(pitch=swap.pitch if up else 1.0 / swap.pitch, contour=swap.contour,
+                       formant=swap.formant if up else 1.0 / swap.formant, breath=swap.breath)
     return vocode(audio, shift, rng, sr)
