@@ -2,7 +2,7 @@
 
 Offline, a README install has one neural voice (Piper's joe, a low male voice) and espeak-ng's formant voices,
 which are male-sounding for the most part; models trained on them missed most wake words said by female voices
-(on the development benchmark, flite's slt 0.07 and the HTS slt 0.19, against 0.45-0.74 for the male voices).
+(on the development benchmark's two held-out female voices 0.07 and 0.19, against 0.45-0.74 for the male ones).
 :func:`vocode` re-makes speech: it keeps the spectral envelope of each 5 ms frame (cepstral smoothing), moves the
 formants (``formant``), replaces the source by a pulse train at a new pitch (``pitch``, with the contour scaled
 by ``contour``) plus breath noise (``breath``), and plays unvoiced frames on noise. :func:`swap_sex` uses it to

@@ -56,7 +56,7 @@ PIPER_WARP = (0.88, 1.14)  # pseudo-speakers: Piper audio resampled by this fact
 # Share of the training pool's Piper clips (positives, near misses, negative speech) re-made by the vocoder as a
 # pseudo-speaker of the other sex (core/audio/vocoder.swap_sex): offline, the only Piper voice is a male one.
 # Development benchmark (alexa, 5 heads on fixed features): recall averaged over <= 0.25-2 false accepts/h
-# 0.497 -> 0.545; flite slt 0.07 -> 0.20, HTS slt 0.19 -> 0.35.
+# 0.497 -> 0.545; its two held-out female voices 0.07 -> 0.20 and 0.19 -> 0.35 (bench/README.md, session 8).
 SEX_SWAP_SHARE = 0.5
 
 
