@@ -24,6 +24,7 @@ HOP = 80  # 5 ms
 LIFTER = 30  # cepstral coefficients kept for the envelope (below the quefrency of a 530 Hz voice)
 F0_MIN, F0_MAX = 60.0, 400.0
 VOICING = 0.45  # normalised autocorrelation peak that counts as voiced
+WINDOW = np.hanning(WIN + 2)[1:-1]
 
 
 @dataclass(frozen=True)
@@ -43,24 +44,24 @@ def _frames(x: np.ndarray) -> np.ndarray:
     return pad[idx]
 
 
-def _log_envelope(frames: np.ndarray, window: np.ndarray) -> np.ndarray:
+def _log_envelope(frames: np.ndarray) -> np.ndarray:
     """Cepstrally smoothed log magnitude per frame, (frames, N_FFT // 2 + 1)."""
-    spec = np.abs(np.fft.rfft(frames * window, N_FFT))
+    spec = np.abs(np.fft.rfft(frames * WINDOW, N_FFT))
     logmag = np.log(np.maximum(spec, 1e-7))
     cep = np.fft.irfft(logmag, N_FFT)
     cep[:, LIFTER:N_FFT - LIFTER + 1] = 0.0
     return np.fft.rfft(cep, N_FFT).real
 
 
-def _pitch(frames: np.ndarray, window: np.ndarray, sr: int) -> np.ndarray:
+def _pitch(frames: np.ndarray, sr: int) -> np.ndarray:
     """Per-frame f0 in Hz (0 where unvoiced), from the normalised autocorrelation."""
-    w = frames * window
+    w = frames * WINDOW
     energy = np.sum(w * w, axis=1)
     spec = np.fft.rfft(w, 2 * N_FFT)
     ac = np.fft.irfft(np.abs(spec) ** 2, 2 * N_FFT)[:, :WIN]
     lo, hi = int(sr / F0_MAX), min(WIN - 1, int(sr / F0_MIN))
     # normalise by the window's own autocorrelation so long lags are not penalised
-    wac = np.correlate(window, window, "full")[WIN - 1:]
+    wac = np.correlate(WINDOW, WINDOW, "full")[WIN - 1:]
     norm = ac[:, lo:hi] / np.maximum(ac[:, :1], 1e-12) / np.maximum(wac[lo:hi] / wac[0], 1e-3)
     peak = np.max(norm, axis=1)
     # the shortest lag close to the best one: multiples of the period score as high (octave errors)
@@ -100,12 +101,17 @@ def _excitation(f0_frames: np.ndarray, n: int, shift: VoiceShift, sr: int, rng: 
 def vocode(audio: np.ndarray, shift: VoiceShift, rng: np.random.Generator, sr: int = 16000) -> np.ndarray:
     """``audio`` re-made by the source-filter vocoder with ``shift``; same length and loudness."""
     x = np.asarray(audio, dtype=np.float64)
-    n = len(x)
-    if n < WIN or rms(x) <= 0:
+    if len(x) < WIN or rms(x) <= 0:
         return np.asarray(audio, dtype=np.float32)
-    window = np.hanning(WIN + 2)[1:-1]
     frames = _frames(x)
-    env = _log_envelope(frames, window)
+    return _resynthesise(x, frames, _pitch(frames, sr), shift, rng, sr)
+
+
+def _resynthesise(x: np.ndarray, frames: np.ndarray, f0: np.ndarray, shift: VoiceShift, rng: np.random.Generator,
+                  sr: int) -> np.ndarray:
+    """:func:`vocode` once ``x`` is cut into ``frames`` and its pitch ``f0`` is tracked."""
+    n = len(x)
+    env = _log_envelope(frames)
     if shift.formant != 1.0:
         bins = np.arange(env.shape[1], dtype=np.float64)
         src = np.clip(bins / shift.formant, 0, env.shape[1] - 1)
@@ -113,16 +119,15 @@ def vocode(audio: np.ndarray, shift: VoiceShift, rng: np.random.Generator, sr: i
         hi = np.minimum(lo + 1, env.shape[1] - 1)
         frac = src - lo
         env = env[:, lo] * (1 - frac) + env[:, hi] * frac
-    f0 = _pitch(frames, window, sr)
     exc_frames = _frames(_excitation(f0, n, shift, sr, rng))
-    exc = np.fft.rfft(exc_frames * window, N_FFT)
+    exc = np.fft.rfft(exc_frames * WINDOW, N_FFT)
     exc /= np.sqrt(np.mean(np.abs(exc) ** 2, axis=1, keepdims=True) + 1e-12)
-    seg = np.fft.irfft(exc * np.exp(env), N_FFT)[:, :WIN] * window
+    seg = np.fft.irfft(exc * np.exp(env), N_FFT)[:, :WIN] * WINDOW
     out = np.zeros(HOP * (len(seg) - 1) + WIN)
     wsum = np.zeros_like(out)
     for i, s in enumerate(seg):
         out[i * HOP:i * HOP + WIN] += s
-        wsum[i * HOP:i * HOP + WIN] += window * window
+        wsum[i * HOP:i * HOP + WIN] += WINDOW * WINDOW
     out = (out / np.maximum(wsum, 1e-3))[WIN // 2:WIN // 2 + n]
     level = rms(out)
     if level > 0:
@@ -158,23 +163,27 @@ class SexSwap:
                    float(rng.uniform(0.03, 0.3)))
 
 
-def median_f0(audio: np.ndarray, sr: int = 16000) -> float | None:
-    """Median pitch of the voiced frames in Hz, or None when too little of ``audio`` is voiced."""
-    x = np.asarray(audio, dtype=np.float64)
-    if len(x) < WIN:
-        return None
-    f0 = _pitch(_frames(x), np.hanning(WIN + 2)[1:-1], sr)
+def _median_voiced(f0: np.ndarray) -> float | None:
     voiced = f0[f0 > 0]
     return float(np.median(voiced)) if len(voiced) >= 5 else None
 
 
+def median_f0(audio: np.ndarray, sr: int = 16000) -> float | None:
+    """Median pitch of the voiced frames in Hz, or None when too little of ``audio`` is voiced."""
+    x = np.asarray(audio, dtype=np.float64)
+    return None if len(x) < WIN else _median_voiced(_pitch(_frames(x), sr))
+
+
 def swap_sex(audio: np.ndarray, swap: SexSwap, rng: np.random.Generator, sr: int = 16000) -> np.ndarray:
     """``audio`` spoken by a pseudo-speaker of the other sex (decided by its median pitch); unchanged when
-    too little of it is voiced to tell."""
-    f0 = median_f0(audio, sr)
-    if f0 is None:
+    too little of it is voiced to tell. The pitch is tracked once, for the decision and the new voice."""
+    x = np.asarray(audio, dtype=np.float64)
+    frames = _frames(x) if len(x) >= WIN else None
+    f0 = _pitch(frames, sr) if frames is not None else None
+    median = _median_voiced(f0) if f0 is not None else None
+    if median is None:  # silent audio has no voiced frame either
         return np.asarray(audio, dtype=np.float32)
-    up = f0 < FEMALE_SOURCE_F0
+    up = median < FEMALE_SOURCE_F0
     shift = VoiceShift(pitch=swap.pitch if up else 1.0 / swap.pitch, contour=swap.contour,
                        formant=swap.formant if up else 1.0 / swap.formant, breath=swap.breath)
-    return vocode(audio, shift, rng, sr)
+    return _resynthesise(x, frames, f0, shift, rng, sr)
