@@ -190,7 +190,7 @@ def _pid_alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except (PermissionError, OSError):
+    except OSError:
         return True  # another user's process, or no way to tell: leave its folder alone
     return True
 
@@ -227,10 +227,10 @@ def speak(text: str, voice: str, speed: int = 175, pitch: int = 50, pitch_range:
     spoken before: each utterance gets a freshly loaded synthesiser."""
     global _PRIVATE
     with _SPEAK_LOCK:
-        original = _installed_paths()[0]
         try:
             lib = EspeakLibrary(_private_library())
         except (OSError, EasyOWWError):  # no copy can be loaded (e.g. a temp folder mounted noexec)
+            original = _installed_paths()[0]
             _PRIVATE = (os.getpid(), original)
             lib = EspeakLibrary(original)  # works, but may carry state from earlier utterances
         try:

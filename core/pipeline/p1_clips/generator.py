@@ -35,9 +35,8 @@ from core.pipeline.p1_clips.tts_jobs import (
     TTSJob,
     _existing,
     job_seed,
-    piper_warp,
     pool_voices,
-    sex_swap,
+    pseudo_speaker,
     voice_for_index,
 )
 
@@ -129,8 +128,7 @@ class ClipGenerator(RealRecordings, Synthesiser):
             name, spk = voice_for_index(voices, i, self.seed + (0 if pool == "train" else 5), pool=pool)
             rng = np.random.default_rng([self.seed, i, kind])
             pro = random_prosody(rng)
-            warp = piper_warp(rng) if by_name[name].engine == "piper" else 1.0
-            swap = sex_swap(self.seed, kind, i) if by_name[name].engine == "piper" and pool == "train" else None
+            warp, swap = pseudo_speaker(by_name[name], rng, self.seed, kind, i, train=pool == "train")
             jobs.append(TTSJob(i, str(folder / f"{prefix}_{i:05d}.wav"),
                                phrases.positive_text(wake_word, self._text_seed(kind), i, self.pronunciation,
                                                      self.phrasings), name, spk,
@@ -166,8 +164,7 @@ class ClipGenerator(RealRecordings, Synthesiser):
                 k = int(rng.integers(3, 6))
                 start = int(rng.integers(0, len(words) - k + 1))
                 text = " ".join(words[start : start + k])
-            warp = piper_warp(rng) if by_name[name].engine == "piper" else 1.0
-            swap = sex_swap(self.seed, 19, i) if by_name[name].engine == "piper" else None
+            warp, swap = pseudo_speaker(by_name[name], rng, self.seed, 19, i)
             jobs.append(TTSJob(i, str(self.negative_dir / f"adv_{i:05d}.wav"), text, name, spk,
                                pro.length_scale, pro.noise_scale, pro.noise_w, self.clip_samples, False,
                                job_seed(self.seed, 19, i), warp, swap))
@@ -185,8 +182,7 @@ class ClipGenerator(RealRecordings, Synthesiser):
                                         SPEECH_ESPEAK_SHARE, pool=pool)
             rng = np.random.default_rng([self.seed, i, kind])
             pro = random_prosody(rng)
-            warp = piper_warp(rng) if by_name[name].engine == "piper" else 1.0
-            swap = sex_swap(self.seed, kind, i) if by_name[name].engine == "piper" and pool == "train" else None
+            warp, swap = pseudo_speaker(by_name[name], rng, self.seed, kind, i, train=pool == "train")
             jobs.append(TTSJob(i, str(folder / f"{prefix}_{i:05d}.wav"),
                                passages.negative_passage(wake_word, self.seed + kind - 37, i, home=pool == "unseen",
                                                         also=self.phrasings),

@@ -117,6 +117,15 @@ def sex_swap(seed: int, kind: int, index: int) -> SexSwap | None:
     return SexSwap.draw(rng) if rng.random() < SEX_SWAP_SHARE else None
 
 
+def pseudo_speaker(voice: VoiceInfo, rng: np.random.Generator, seed: int, kind: int, index: int,
+                   train: bool = True) -> tuple[float, SexSwap | None]:
+    """(resampling warp, other-sex swap) of clip ``index`` of ``kind``: Piper clips get a warp (drawn from
+    ``rng``) and, in the training pool, a share get a swap; other engines get (1.0, None)."""
+    if voice.engine != "piper":
+        return 1.0, None
+    return piper_warp(rng), sex_swap(seed, kind, index) if train else None
+
+
 def voice_for_index(voices: Sequence[VoiceInfo], index: int, seed: int,
                     espeak_share: int = ESPEAK_SHARE, pool: str = "train") -> tuple[str, int | None]:
     """Voice and speaker for clip ``index``: round-robin over voices, cycling every speaker of ``pool``
