@@ -126,6 +126,19 @@ def test_det_curve_and_threshold_choice_on_crafted_scores():
     assert E.choose_threshold(E.det_curve(pos, [loud], 1.0), 0.5) == (0.5, False)
 
 
+def test_threshold_grid_separates_scores_crowded_just_under_one():
+    # a confident model: both wake words and the loudest negative score within 1e-5 of 1
+    pos = np.array([0.9999920, 0.9999960, 0.4567])
+    neg = np.zeros(45000)
+    neg[1000] = 0.9999940
+    grid = E.threshold_grid(pos)
+    assert 0.4567 not in grid and 0.9999960 in grid and 0.5 in grid
+    t, met = E.choose_threshold(E.det_curve(pos, [neg], 1.0, grid), 0.5)
+    assert met and 0.9999940 < t <= 0.9999960  # keeps the wake word above the negative, drops the one below
+    # the fixed grid alone cannot tell them apart: no threshold meets the target with any recall
+    assert E.choose_threshold(E.det_curve(pos, [neg], 1.0), 0.5) == (0.5, False)
+
+
 # --------------------------------------------------------------------------- evaluation
 def test_evaluation_phase_writes_model_card(exported):
     project, cfg, _ = exported

@@ -75,6 +75,14 @@ def det_curve(
     return rows
 
 
+def threshold_grid(positive_max: np.ndarray) -> np.ndarray:
+    """Thresholds to try: the fixed grid plus every positive's own score from 0.5 up, unrounded. Recall only
+    changes at a positive's score, so the operating point is exact even where scores crowd together just
+    under 1 (a confident model puts many in 0.9999-1.0, finer than any fixed grid)."""
+    pos = np.asarray(positive_max, dtype=np.float64)
+    return np.unique(np.concatenate([THRESHOLDS, pos[pos >= FALLBACK_THRESHOLD]]))
+
+
 def choose_threshold(curve: list[dict[str, float]], target_fa_per_hour: float) -> tuple[float, bool]:
     """(threshold, met): the best-recall threshold whose FA/h <= target.
 
@@ -282,10 +290,7 @@ def evaluate_model(
 
     negative_hours = stream_hours + vf_hours + unseen_hours
     curve_pos = unseen_max if len(unseen_max) else pos_max
-    # Recall only changes at a positive's score: those scores join the grid, so the operating point is exact
-    # even where a head's scores crowd together (label smoothing keeps them just under 1).
-    grid = np.unique(np.concatenate([THRESHOLDS, np.round(curve_pos[curve_pos >= FALLBACK_THRESHOLD], 5)]))
-    curve = det_curve(curve_pos, streams, negative_hours, grid)
+    curve = det_curve(curve_pos, streams, negative_hours, threshold_grid(curve_pos))
     if negative_hours <= 0:
         warn(report, "no held-out negative audio: false accepts per hour cannot be measured", PHASE)
     threshold, met = choose_threshold(curve, cfg.target_false_accepts_per_hour)
