@@ -132,7 +132,8 @@ class TrainingConfig:
     ensemble_size: int = 3  # heads trained with different seeds, their logits averaged into one model
     dropout: float = 0.3
     # 0: no smoothing. 0.1 (the earlier default) capped every score near 0.97, where the false-accept threshold sits;
-    # without it the development benchmark's recall at <= 0.25-2 false accepts/h rose 0.545 -> 0.578 (5 heads).
+    # without it the development benchmark's recall at <= 0.25-2 false accepts/h rose 0.545 -> 0.578 for alexa
+    # (5 heads) and 0.437 -> 0.469 for hey jarvis (4 heads); bench/README.md, session 9.
     label_smoothing: float = 0.0
     target_false_accepts_per_hour: float = 0.5
     checkpoint_every: int = 500
