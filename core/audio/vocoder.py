@@ -25,6 +25,7 @@ LIFTER = 30  # cepstral coefficients kept for the envelope (below the quefrency 
 F0_MIN, F0_MAX = 60.0, 400.0
 VOICING = 0.45  # normalised autocorrelation peak that counts as voiced
 WINDOW = np.hanning(WIN + 2)[1:-1]
+WINDOW_SQ = WINDOW * WINDOW  # what each frame adds to the overlap-add normaliser
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,7 @@ def _resynthesise(x: np.ndarray, frames: np.ndarray, f0: np.ndarray, shift: Voic
     wsum = np.zeros_like(out)
     for i, s in enumerate(seg):
         out[i * HOP:i * HOP + WIN] += s
-        wsum[i * HOP:i * HOP + WIN] += WINDOW * WINDOW
+        wsum[i * HOP:i * HOP + WIN] += WINDOW_SQ
     out = (out / np.maximum(wsum, 1e-3))[WIN // 2:WIN // 2 + n]
     level = rms(out)
     if level > 0:
@@ -178,9 +179,11 @@ def swap_sex(audio: np.ndarray, swap: SexSwap, rng: np.random.Generator, sr: int
     """``audio`` spoken by a pseudo-speaker of the other sex (decided by its median pitch); unchanged when
     too little of it is voiced to tell. The pitch is tracked once, for the decision and the new voice."""
     x = np.asarray(audio, dtype=np.float64)
-    frames = _frames(x) if len(x) >= WIN else None
-    f0 = _pitch(frames, sr) if frames is not None else None
-    median = _median_voiced(f0) if f0 is not None else None
+    if len(x) < WIN:
+        return np.asarray(audio, dtype=np.float32)
+    frames = _frames(x)
+    f0 = _pitch(frames, sr)
+    median = _median_voiced(f0)
     if median is None:  # silent audio has no voiced frame either
         return np.asarray(audio, dtype=np.float32)
     up = median < FEMALE_SOURCE_F0

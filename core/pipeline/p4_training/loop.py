@@ -1,9 +1,9 @@
 """Train a classifier head on the feature arrays: balanced batches, checkpoints, exact resume.
 
 Recipe: half of each batch positives (real recordings drawn 4x as often), half negatives (clips,
-negative-speech windows, ACAV100M rows when downloaded); focal loss (on label-smoothed targets when `label_smoothing` > 0); AdamW
-with warm-up and cosine decay; final weights averaged over the last quarter of the run. Optional knobs
-(module constants): a ramped negative weight and hard-negative mining.
+negative-speech windows, ACAV100M rows when downloaded); focal loss (on label-smoothed targets when
+``label_smoothing`` > 0); AdamW with warm-up and cosine decay; final weights averaged over the last quarter
+of the run. Optional knobs (module constants): a ramped negative weight and hard-negative mining.
 
 Determinism: every random draw (init, dropout, batch sampling) comes from torch RNGs seeded
 from ``cfg.seed``; batch sampling uses its own ``torch.Generator``. Checkpoints hold the
