@@ -234,6 +234,32 @@ def test_negative_speech_windows_are_drawn(base, tmp_path):
     assert out["negative_speech_windows"] == 300
 
 
+def test_feature_noise_is_scaled_per_feature_seeded_and_changes_training(base, tmp_path):
+    cfg = small_cfg(max_steps=40, batch_size=32)
+    project, _ = featured_project(tmp_path, base, cfg)
+    data = batches.load_train_data(project, cfg)
+    # Make one feature 10x as spread as the rest: its noise must follow.
+    data.pos = torch.as_tensor(np.asarray(data.pos)).clone()
+    data.neg = torch.as_tensor(np.asarray(data.neg)).clone()
+    data.pos[..., 5] *= 10
+    data.neg[..., 5] *= 10
+    spread = batches.feature_spread(data)
+    assert spread.shape == (96,) and spread[5] > 5 * spread.median()
+    assert batches.feature_noise_bank(data, 0.0, 1, torch.device("cpu")) is None
+    a = batches.feature_noise_bank(data, 0.3, 1, torch.device("cpu"))
+    assert a.shape == (batches.FEATURE_NOISE_ROWS, 16, 96)
+    torch.testing.assert_close(a.reshape(-1, 96).std(0), 0.3 * spread, rtol=0.05, atol=1e-3)
+    assert torch.equal(a, batches.feature_noise_bank(data, 0.3, 1, torch.device("cpu")))
+    assert not torch.equal(a, batches.feature_noise_bank(data, 0.3, 2, torch.device("cpu")))
+    # Training with noise ends elsewhere than without (same seed, same batches otherwise).
+    quiet = small_cfg(max_steps=40, batch_size=32, feature_noise=0.0)
+    p0, _ = featured_project(tmp_path / "quiet", base, quiet)
+    p1, _ = featured_project(tmp_path / "noisy", base, cfg)
+    phase.run_training_phase(p0, quiet, null_report, None)
+    phase.run_training_phase(p1, cfg, null_report, None)
+    assert cfg.feature_noise > 0 and not torch.equal(_weights(p0)["net.1.weight"], _weights(p1)["net.1.weight"])
+
+
 class _MeanScorer(torch.nn.Module):
     """Scores a window by its mean value: a known ranking for the hard-negative test."""
 

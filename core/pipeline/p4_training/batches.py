@@ -142,6 +142,34 @@ def load_train_data(project: Any, cfg: TrainingConfig, use_bank: bool = True) ->
     )
 
 
+FEATURE_NOISE_ROWS = 8192  # noise windows drawn once; each batch row gets one of them at random
+
+
+def feature_spread(data: TrainData, rows: int = 2048) -> torch.Tensor:
+    """Each of the 96 features' standard deviation over a fixed, evenly spaced sample of training windows
+    (positives and negatives alike): the scale of :func:`feature_noise_bank`."""
+    parts = []
+    for arr in (data.pos, data.neg, data.speech):
+        if arr is not None and len(arr):
+            idx = np.linspace(0, len(arr) - 1, min(rows, len(arr))).astype(np.int64)
+            sample = arr[torch.from_numpy(idx).to(arr.device)] if isinstance(arr, torch.Tensor) else \
+                torch.from_numpy(np.asarray(arr[idx], dtype=np.float32))
+            parts.append(sample.float().cpu())
+    x = torch.cat(parts).reshape(-1, parts[0].shape[-1])
+    return x.std(dim=0)
+
+
+def feature_noise_bank(data: TrainData, level: float, seed: int, device: torch.device) -> torch.Tensor | None:
+    """Gaussian noise windows (FEATURE_NOISE_ROWS, 16, 96), each feature's at ``level`` times its spread; None
+    when ``level`` is 0. Drawn once from ``seed`` (a resumed run draws the same), so that a step costs one gather."""
+    if level <= 0:
+        return None
+    gen = torch.Generator().manual_seed(int(seed) + 17)
+    spread = feature_spread(data)
+    noise = torch.randn((FEATURE_NOISE_ROWS, 16, spread.shape[0]), generator=gen) * (float(level) * spread)
+    return noise.to(device)
+
+
 class BatchSampler:
     """Balanced batches: half positives (real recordings up-weighted), half negatives."""
 

@@ -1,7 +1,8 @@
 """Train a classifier head on the feature arrays: balanced batches, checkpoints, exact resume.
 
 Recipe: half of each batch positives (real recordings drawn 4x as often), half negatives (clips,
-negative-speech windows, ACAV100M rows when downloaded); focal loss (on label-smoothed targets when
+negative-speech windows, ACAV100M rows when downloaded), Gaussian noise added to every window's features
+(``feature_noise`` times each feature's spread); focal loss (on label-smoothed targets when
 ``label_smoothing`` > 0); AdamW with warm-up and cosine decay; final weights averaged over the last quarter
 of the run. Optional knobs (module constants): a ramped negative weight and hard-negative mining.
 
@@ -32,6 +33,7 @@ from core.pipeline.p4_training import batches
 from core.pipeline.p4_training.batches import (
     BatchSampler,
     TrainData,
+    feature_noise_bank,
     load_train_data,
 )
 from core.pipeline.p4_training.checkpoints import (
@@ -267,6 +269,7 @@ def train_head(
     y = sampler.y
     is_neg = (y == 0).float()
     hard_from = int(cfg.max_steps * batches.HARD_FROM) if sampler.n_hard else -1
+    noise = feature_noise_bank(data, cfg.feature_noise, cfg.seed, device)
     model.train()
     run_loss = 0.0
     run_n = 0
@@ -281,6 +284,8 @@ def train_head(
         if hard_from >= 0 and step >= hard_from and (step - hard_from) % batches.HARD_EVERY == 0:
             sampler.refresh_hard(model)
         xb, _ = sampler.batch(step)
+        if noise is not None:
+            xb = xb + noise[torch.randint(len(noise), (len(xb),), generator=sampler.gen).to(device)]
         per_row = loss_rows(model.logits(xb), y, ls)
         if NEG_WEIGHT_MAX != 1.0:
             per_row = per_row * (1 + is_neg * (NEG_WEIGHT_MAX - 1) * min(1.0, step / cfg.max_steps))
