@@ -32,13 +32,13 @@ _PHASE_KEYS: dict[str, tuple[str, ...]] = {
                      "pitch_probability", "augmentations_per_clip"),
     "features": ("validation_fraction", "features_dir"),
     "training": ("max_steps", "batch_size", "learning_rate", "model_type", "model_size", "layer_size", "ensemble_size",
-                 "n_blocks", "dropout", "label_smoothing", "checkpoint_every"),
+                 "n_blocks", "dropout", "label_smoothing", "feature_noise", "checkpoint_every"),
     "export": ("models_dir",),
     "evaluation": ("target_false_accepts_per_hour", "min_voices"),
 }
 
 # Settings added after the first release, with their defaults (left out of fingerprints while at the default).
-_LATER_KEYS: dict[str, object] = {"pronunciation": "", "phrasings": [], "ensemble_size": 3}
+_LATER_KEYS: dict[str, object] = {"pronunciation": "", "phrasings": [], "ensemble_size": 3, "feature_noise": 0.3}
 
 def phase_fingerprint(cfg: TrainingConfig, phase: str) -> str:
     keys: list[str] = []
