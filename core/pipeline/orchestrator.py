@@ -38,7 +38,7 @@ _PHASE_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 # Settings added after the first release, with their defaults (left out of fingerprints while at the default).
-_LATER_KEYS: dict[str, object] = {"pronunciation": "", "phrasings": [], "ensemble_size": 3, "feature_noise": 0.3}
+_LATER_KEYS: dict[str, object] = {"pronunciation": "", "phrasings": [], "ensemble_size": 3, "feature_noise": 0.0}
 
 def phase_fingerprint(cfg: TrainingConfig, phase: str) -> str:
     keys: list[str] = []

@@ -1,8 +1,8 @@
 """Train a classifier head on the feature arrays: balanced batches, checkpoints, exact resume.
 
 Recipe: half of each batch positives (real recordings drawn 4x as often), half negatives (clips,
-negative-speech windows, ACAV100M rows when downloaded), Gaussian noise added to every window's features
-(``feature_noise`` times each feature's spread); focal loss (on label-smoothed targets when
+negative-speech windows, ACAV100M rows when downloaded), optionally with Gaussian noise on every window's
+features (``feature_noise`` times each feature's spread; off by default); focal loss (on label-smoothed targets when
 ``label_smoothing`` > 0); AdamW with warm-up and cosine decay; final weights averaged over the last quarter
 of the run. Optional knobs (module constants): a ramped negative weight and hard-negative mining.
 
