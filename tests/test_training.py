@@ -252,7 +252,7 @@ def test_feature_noise_is_scaled_per_feature_seeded_and_changes_training(base, t
     torch.testing.assert_close(a.reshape(-1, 96).std(0), 0.3 * spread, rtol=0.05, atol=1e-3)
     assert torch.equal(a, batches.feature_noise_bank(data, 0.3, 1, torch.device("cpu")))
     assert not torch.equal(a, batches.feature_noise_bank(data, 0.3, 2, torch.device("cpu")))
-    # Training with noise ends elsewhere than without (same seed, same batches otherwise).
+    # Training with noise ends elsewhere than without (same seed and data).
     quiet = small_cfg(max_steps=40, batch_size=32, feature_noise=0.0)
     p0, _ = featured_project(tmp_path / "quiet", base, quiet)
     p1, _ = featured_project(tmp_path / "noisy", base, cfg)
