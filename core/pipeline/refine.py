@@ -59,14 +59,13 @@ def fine_tune(model: Any, data: Any, cfg: Any, pos: np.ndarray, neg: np.ndarray,
     """A few hundred steps of the training loss on ordinary batches plus correction rows."""
     import torch
 
-    from core.pipeline.p4_training.batches import BatchSampler, feature_noise_bank
+    from core.pipeline.p4_training.batches import BatchSampler
     from core.pipeline.p4_training.loop import loss_rows
 
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     device = torch.device("cpu")
-    sampler = BatchSampler(data, cfg.batch_size, cfg.seed + 17, device)
-    noise = feature_noise_bank(data, cfg.feature_noise, cfg.seed, device)  # as trained
+    sampler = BatchSampler(data, cfg.batch_size, cfg.seed + 17, device, cfg.feature_noise)  # noise as trained
     cp, cn = torch.from_numpy(pos), torch.from_numpy(neg)
     n_pos = (CORRECTION_ROWS // 2 if len(cn) else CORRECTION_ROWS) if len(cp) else 0
     n_neg = CORRECTION_ROWS - n_pos if len(cn) else 0
@@ -75,8 +74,6 @@ def fine_tune(model: Any, data: Any, cfg: Any, pos: np.ndarray, neg: np.ndarray,
     for step in range(steps):
         check_cancel(cancel)
         xb, _ = sampler.batch(step)
-        if noise is not None:
-            xb = xb + noise[torch.randint(len(noise), (len(xb),), generator=gen)]
         y = sampler.y
         extra_x = [xb]
         extra_y = [y]

@@ -171,9 +171,11 @@ def feature_noise_bank(data: TrainData, level: float, seed: int, device: torch.d
 
 
 class BatchSampler:
-    """Balanced batches: half positives (real recordings up-weighted), half negatives."""
+    """Balanced batches: half positives (real recordings up-weighted), half negatives; with ``feature_noise`` > 0,
+    each row plus a window of :func:`feature_noise_bank` (drawn from ``seed``)."""
 
-    def __init__(self, data: TrainData, batch_size: int, seed: int, device: torch.device) -> None:
+    def __init__(self, data: TrainData, batch_size: int, seed: int, device: torch.device,
+                 feature_noise: float = 0.0) -> None:
         self.data = data
         self.device = device
         self.n_pos = batch_size // 2
@@ -206,6 +208,7 @@ class BatchSampler:
         self.pool_speech = self.pool is not None and self.pool.shape[0] > len(data.pos) + len(data.neg)
         self.x = torch.empty((batch_size, 16, 96), dtype=torch.float32, device=device)
         self.y = torch.cat([torch.ones(self.n_pos), torch.zeros(n_neg)]).to(device)[:, None]
+        self.noise = feature_noise_bank(data, feature_noise, seed, device)
 
     def _rows(self, arr: torch.Tensor | np.ndarray, idx: torch.Tensor, out: torch.Tensor) -> None:
         if isinstance(arr, torch.Tensor):
@@ -300,4 +303,7 @@ class BatchSampler:
             block = self._bank(step)
             bi = torch.randint(len(block), (self.n_bank,), generator=self.gen)
             torch.index_select(block, 0, bi.to(block.device), out=self.x[at:])
+        if self.noise is not None:
+            ri = torch.randint(len(self.noise), (len(self.x),), generator=self.gen)
+            return self.x + self.noise[ri.to(self.noise.device)], self.y
         return self.x, self.y

@@ -33,7 +33,6 @@ from core.pipeline.p4_training import batches
 from core.pipeline.p4_training.batches import (
     BatchSampler,
     TrainData,
-    feature_noise_bank,
     load_train_data,
 )
 from core.pipeline.p4_training.checkpoints import (
@@ -209,7 +208,7 @@ def train_head(
     model = build_head(spec).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=1e-2)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg.max_steps))
-    sampler = BatchSampler(data, cfg.batch_size, cfg.seed, device)
+    sampler = BatchSampler(data, cfg.batch_size, cfg.seed, device, cfg.feature_noise)
     step = 0
     best = {"val_loss": float("inf"), "step": -1}
     bad = 0
@@ -269,7 +268,6 @@ def train_head(
     y = sampler.y
     is_neg = (y == 0).float()
     hard_from = int(cfg.max_steps * batches.HARD_FROM) if sampler.n_hard else -1
-    noise = feature_noise_bank(data, cfg.feature_noise, cfg.seed, device)
     model.train()
     run_loss = 0.0
     run_n = 0
@@ -284,8 +282,6 @@ def train_head(
         if hard_from >= 0 and step >= hard_from and (step - hard_from) % batches.HARD_EVERY == 0:
             sampler.refresh_hard(model)
         xb, _ = sampler.batch(step)
-        if noise is not None:
-            xb = xb + noise[torch.randint(len(noise), (len(xb),), generator=sampler.gen).to(device)]
         per_row = loss_rows(model.logits(xb), y, ls)
         if NEG_WEIGHT_MAX != 1.0:
             per_row = per_row * (1 + is_neg * (NEG_WEIGHT_MAX - 1) * min(1.0, step / cfg.max_steps))
