@@ -30,6 +30,7 @@ from core.audio.files import (
 from core.errors import AudioError, EasyOWWError
 from core.events import Progress, Reporter, check_cancel, log, null_report, warn
 from core.fsutil import atomic_path, remove_stale_temps
+from core.pipeline.p2_augmentation import placement
 from core.pipeline.p2_augmentation.rooms import PHASE, load_rir_bank, prepare_rir, simulate_rirs
 from core.pool import cpu_count
 
@@ -37,6 +38,16 @@ from core.pool import cpu_count
 HARD_COPY_MIN = {"rir_prob": 0.8, "noise_prob": 0.8}  # copies k >= 1: rooms and noise at least this often
 SPEECH_PROBS = {"rir_prob": 0.6, "noise_prob": 0.7, "pitch_prob": 0.3, "stretch_prob": 0.3, "gain_prob": 0.5}
 NOISE_SECONDS = 4.0
+# Copies made already placed in their training window (``place``): the room's echo and the background noise fill
+# the window around the clip, as they do around a word spoken in a home, instead of stopping with the 1 s clip.
+PLACEMENTS = ("end", "either", "pad")  # wake words / other clips (end or anywhere, half each) / padded 1 s each side
+PAD_SECONDS = 1.0
+NOISE_WHOLE_SHARE = 0.7  # placed copies: noise over the whole window this often, else from an onset before the clip
+# Wake words said in a sentence: this share of placed wake-word copies get speech after them (a command, the window
+# ending up to CONTEXT_LATE_S later than usual), before them (talk), or both, cut from the negative-speech passages.
+CONTEXT_SHARE = 0.0
+CONTEXT_LATE_S = 0.35
+CONTEXT_FILES = 12  # passages kept in memory as context speech
 
 
 class AudioAugmenter:
@@ -59,6 +70,7 @@ class AudioAugmenter:
         speech_dir: str | Path | None = None,
         n_rooms: int = 40,
         max_noise_files: int = 64,
+        context_dir: str | Path | None = None,
     ) -> None:
         if sample_rate != SAMPLE_RATE:
             raise EasyOWWError(f"sample_rate {sample_rate} is not supported; use 16000 Hz.")
@@ -70,6 +82,7 @@ class AudioAugmenter:
         self.noise_source = ""
         self.rirs = self._load_rirs(rir_dir, rir_bank_path, n_rooms, cancel)
         self.noises = self._load_noises(noise_dir, speech_dir, max_noise_files)
+        self.context = self._load_context(context_dir) if CONTEXT_SHARE > 0 else []
 
     # ------------------------------------------------------------ resources
     def _load_rirs(self, rir_dir: Any, bank_path: Any, n_rooms: int, cancel: Event | None) -> list[np.ndarray]:
@@ -141,6 +154,53 @@ class AudioAugmenter:
         self.noise_source = f"generated noise ({len(noises)} pieces{', with babble' if speech else ''})"
         return noises
 
+    def _load_context(self, folder: Any) -> list[np.ndarray]:
+        """Speech to put around wake words: a few negative-speech passages, scaled to unit RMS."""
+        files = audio_files([folder])
+        rng = np.random.default_rng([self.seed, 7])
+        out = []
+        for i in sorted(rng.permutation(len(files))[:CONTEXT_FILES]):
+            try:
+                x = load_clip(files[i], self.sample_rate)
+            except AudioError:
+                continue
+            if len(x) > self.sample_rate and rms(x) > 1e-5:
+                out.append((x / rms(x)).astype(np.float32))
+        return out
+
+    def add_context(self, window: np.ndarray, span: slice, rng: np.random.Generator) -> np.ndarray:
+        """Speech after the wake word in ``window`` (the window then ends 0-``CONTEXT_LATE_S`` later), before it,
+        or both, at the word's level -6..+3 dB."""
+        from core.audio.files import speech_bounds
+
+        b = speech_bounds(window[span], self.sample_rate)
+        if b is None or not self.context:
+            return window
+        s0, s1 = span.start + b[0], span.start + b[1]
+        level = rms(window[s0:s1])
+        mode = int(rng.integers(3))  # 0: after, 1: before, 2: both
+        out = window.copy()
+        sr = self.sample_rate
+        if mode != 1:
+            late = int(rng.uniform(0.0, CONTEXT_LATE_S) * sr)
+            out = np.concatenate([out[late:], np.zeros(late, np.float32)])
+            s0, s1 = s0 - late, s1 - late
+            start = s1 + int(rng.uniform(0.05, 0.3) * sr)
+            if start < len(out):
+                out[start:] += self._context_piece(len(out) - start, rng) * level * 10 ** (rng.uniform(-6, 3) / 20)
+        if mode != 0:
+            stop = s0 - int(rng.uniform(0.15, 0.6) * sr)
+            if stop > sr // 5:
+                out[:stop] += self._context_piece(stop, rng) * level * 10 ** (rng.uniform(-6, 3) / 20)
+        return out
+
+    def _context_piece(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        src = self.context[int(rng.integers(len(self.context)))]
+        if len(src) < n:
+            src = np.tile(src, n // len(src) + 1)
+        off = int(rng.integers(0, len(src) - n + 1))
+        return src[off : off + n]
+
     # ---------------------------------------------------------------- ops
     def apply_rir(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         from scipy.signal import oaconvolve
@@ -150,21 +210,36 @@ class AudioAugmenter:
         peak_in, peak_out = float(np.max(np.abs(x))), float(np.max(np.abs(y)))
         return (y * (peak_in / peak_out)).astype(np.float32) if peak_out > 1e-9 else x
 
-    def add_noise(self, x: np.ndarray, rng: np.random.Generator, snr_db: float | None = None) -> np.ndarray:
-        """Mix a background noise at ``snr_db`` (default 5-20 dB) relative to the clip's RMS."""
+    def add_noise(self, x: np.ndarray, rng: np.random.Generator, snr_db: float | None = None,
+                  span: slice | None = None, onset: int = 0) -> np.ndarray:
+        """Mix a background noise at ``snr_db`` (default 5-20 dB) relative to the RMS of the clip (``span`` of
+        ``x``: where the clip lies in a window), from sample ``onset`` to the end."""
         snr = float(rng.uniform(5.0, 20.0)) if snr_db is None else snr_db
         noise = self.noises[int(rng.integers(len(self.noises)))]
-        n = len(x)
+        n = len(x) - onset
         if len(noise) < n:
             noise = np.tile(noise, n // len(noise) + 1)
         off = int(rng.integers(0, len(noise) - n + 1))
         seg = noise[off : off + n]
-        sig, nr = rms(x), rms(seg)
+        sig, nr = rms(x if span is None else x[span]), rms(seg)
         if nr < 1e-9:
             return x
+        y = x.copy()
         if sig < 1e-6:  # silent clip: noise at a quiet absolute level
-            return (x + seg * (10 ** (rng.uniform(-50, -30) / 20) / nr)).astype(np.float32)
-        return (x + seg * (sig / nr / 10 ** (snr / 20))).astype(np.float32)
+            y[onset:] += seg * (10 ** (rng.uniform(-50, -30) / 20) / nr)
+        else:
+            y[onset:] += seg * (sig / nr / 10 ** (snr / 20))
+        return y.astype(np.float32)
+
+    def lay_out(self, x: np.ndarray, rng: np.random.Generator, place: str) -> tuple[np.ndarray, slice]:
+        """The clip placed in its training window (``end``/``either``) or padded (``pad``); its span there."""
+        if place == "pad":
+            pad = int(PAD_SECONDS * self.sample_rate)
+            return np.concatenate([np.zeros(pad, np.float32), x, np.zeros(pad, np.float32)]), slice(pad, pad + len(x))
+        if place not in PLACEMENTS:
+            raise ValueError(f"place must be one of {PLACEMENTS}, not {place!r}")
+        align = "end" if place == "end" or rng.random() < 0.5 else "random"
+        return placement.place(x, rng, align)
 
     def change_pitch_tempo(self, x: np.ndarray, semitones: float, stretch: float) -> np.ndarray:
         """Pitch shift by ``semitones`` and make it ``stretch`` times as long (phase vocoder + soxr)."""
@@ -186,10 +261,12 @@ class AudioAugmenter:
         stretch_prob: float = 0.3,
         gain_prob: float = 0.5,
         rng: np.random.Generator | None = None,
+        place: str | None = None,
     ) -> np.ndarray:
-        """One augmented copy, same length as ``audio``, within [-1, 1].
+        """One augmented copy within [-1, 1]: as long as ``audio``, or with ``place`` (:data:`PLACEMENTS`) the
+        clip in its training window (or padded) with the room's echo and the noise around it.
 
-        Order: pitch/tempo, room, noise, gain. If no operation is drawn, noise is added so
+        Order: pitch/tempo, placement, room, noise, gain. If no operation is drawn, noise is added so
         the copy always differs from the original.
         """
         rng = self.rng if rng is None else rng
@@ -206,10 +283,18 @@ class AudioAugmenter:
         stretch = float(rng.uniform(0.9, 1.1)) if do_stretch else 1.0
         if do_pitch or do_stretch:
             x = fit_length(self.change_pitch_tempo(x, semis, stretch), n)
+        span, onset = None, 0
+        if place is not None:
+            x, span = self.lay_out(x, rng, place)
+            n = len(x)
+            if place == "end" and self.context and rng.random() < CONTEXT_SHARE:
+                x = self.add_context(x, span, rng)
+            if rng.random() >= NOISE_WHOLE_SHARE:
+                onset = int(rng.integers(0, max(1, span.start - self.sample_rate // 10)))
         if do_rir and self.rirs:
             x = self.apply_rir(x, rng)
         if do_noise and self.noises:
-            x = self.add_noise(x, rng)
+            x = self.add_noise(x, rng, span=span, onset=onset)
         if do_gain:
             # +-6 dB: a -20..+4 dB range scored worse on the test split (0.487 vs 0.654, one run each, with
             # other changes; not separated).
@@ -220,15 +305,17 @@ class AudioAugmenter:
         return np.clip(x, -1.0, 1.0).astype(np.float32)
 
     # ------------------------------------------------------------- folders
-    def augment_file(self, src: Path, targets: list[tuple[int, Path]], probs: dict[str, float]) -> str | None:
-        """Write the augmented copies ``targets`` [(k, path)] of ``src``; a problem message or None."""
+    def augment_file(self, src: Path, targets: list[tuple[int, Path]], probs: dict[str, float],
+                     place: str | None = None) -> str | None:
+        """Write the augmented copies ``targets`` [(k, path)] of ``src`` (placed by ``place``); a problem message
+        or None."""
         try:
             clean = load_clip(src, self.sample_rate)
         except AudioError as exc:
             return str(exc)
         for k, t in targets:
             rng = np.random.default_rng([self.seed, zlib.crc32(src.name.encode()), k])
-            write_wav(t, self.augment(clean, rng=rng, **copy_probs(probs, k)), self.sample_rate)
+            write_wav(t, self.augment(clean, rng=rng, place=place, **copy_probs(probs, k)), self.sample_rate)
         return None
 
     def augment_clips(
@@ -243,8 +330,10 @@ class AudioAugmenter:
         total: int | None = None,
         message: str = "Augmenting clips",
         workers: int | None = None,
+        place: str | None = None,
     ) -> dict[str, Any]:
-        """Write ``<stem>_a<k>.wav`` for each input and k < copies; resumable, seeded per clip.
+        """Write ``<stem>_a<k>.wav`` for each input and k < copies; resumable, seeded per clip. ``place``: make
+        each copy already placed in its training window (:meth:`augment`).
 
         ``workers``: processes to use (default: 2 on a multi-core machine for 200+ clips).
         The output does not depend on it: each copy's randomness comes from (seed, name, k).
@@ -291,15 +380,15 @@ class AudioAugmenter:
         if n_workers <= 1:
             for p, missing in todo:
                 check_cancel(cancel)
-                note(len(missing), self.augment_file(p, missing, probs))
+                note(len(missing), self.augment_file(p, missing, probs, place))
         else:
-            self._augment_pool(todo, probs, n_workers, cancel, note)
+            self._augment_pool(todo, probs, n_workers, cancel, note, place)
         report(Progress(PHASE, state["done"], total, message))
         return {"created": state["created"], "kept": kept, "failed": len(problems), "problems": problems[:20],
                 "total": len(list(out.glob("*.wav")))}
 
     def _augment_pool(self, todo: list, probs: dict[str, float], workers: int, cancel: Event | None,
-                      note: Any) -> None:
+                      note: Any, place: str | None = None) -> None:
         from core.pool import run_chunks
 
         def on_result(results: list) -> None:
@@ -308,7 +397,7 @@ class AudioAugmenter:
 
         chunks = [todo[i : i + 25] for i in range(0, len(todo), 25)]
         run_chunks(_aug_worker_batch, chunks, on_result, workers, cancel, _init_aug_worker,
-                   (self.seed, self.rirs, self.noises), extra_args=(probs,))
+                   (self.seed, self.rirs, self.noises, self.context), extra_args=(probs, place))
 
 
 def copy_probs(probs: dict[str, float], k: int) -> dict[str, float]:
@@ -328,14 +417,16 @@ def copy_probs(probs: dict[str, float], k: int) -> dict[str, float]:
 _WORKER_AUG: AudioAugmenter | None = None
 
 
-def _init_aug_worker(seed: int, rirs: list[np.ndarray], noises: list[np.ndarray]) -> None:
+def _init_aug_worker(seed: int, rirs: list[np.ndarray], noises: list[np.ndarray],
+                     context: list[np.ndarray] | None = None) -> None:
     global _WORKER_AUG
     aug = AudioAugmenter.__new__(AudioAugmenter)
     aug.sample_rate, aug.seed, aug.rng, aug.report = SAMPLE_RATE, seed, np.random.default_rng([seed, 3]), null_report
     aug.rirs, aug.noises, aug.rir_source, aug.noise_source = rirs, noises, "", ""
+    aug.context = context or []
     _WORKER_AUG = aug
 
 
-def _aug_worker_batch(batch: list, probs: dict[str, float]) -> list[tuple[int, str | None]]:
+def _aug_worker_batch(batch: list, probs: dict[str, float], place: str | None = None) -> list[tuple[int, str | None]]:
     assert _WORKER_AUG is not None
-    return [(len(targets), _WORKER_AUG.augment_file(src, targets, probs)) for src, targets in batch]
+    return [(len(targets), _WORKER_AUG.augment_file(src, targets, probs, place)) for src, targets in batch]

@@ -33,7 +33,7 @@ def run_augmentation_phase(project: Any, cfg: Any, report: Reporter = null_repor
                                f"(`easy-oww generate {project.name}`).")
         aug = AudioAugmenter(ws.rir_dir, ws.noise_dir, cfg.sample_rate, cfg.seed, ws.rir_bank_path, report,
                              cancel, speech_dir=project.negative_clips_dir(cfg) if neg else None,
-                             n_rooms=int(kw.get("n_rooms", 40)))
+                             n_rooms=int(kw.get("n_rooms", 40)), context_dir=clips_dir / "negative_speech")
         log(report, f"Rooms: {aug.rir_source}; noise: {aug.noise_source}.", PHASE)
         probs = {
             "rir_prob": cfg.rir_probability,
@@ -45,10 +45,11 @@ def run_augmentation_phase(project: Any, cfg: Any, report: Reporter = null_repor
         copies = cfg.augmentations_per_clip
         total = (len(pos) + len(neg)) * copies
         workers = kw.get("workers")
+        # Copies are made in their training window, so the room's echo and the noise surround the clip.
         p = aug.augment_clips(pos, project.augmented_clips_dir(cfg), copies, report, cancel, probs, 0, total,
-                              "Augmenting positive clips", workers)
+                              "Augmenting positive clips", workers, place="end")
         n = aug.augment_clips(neg, clips_dir / "negative_augmented", copies, report, cancel, probs,
-                              len(pos) * copies, total, "Augmenting negative clips", workers)
+                              len(pos) * copies, total, "Augmenting negative clips", workers, place="either")
         # Long negative-speech passages: one augmented copy each (rooms and noise matter most here).
         # Long negative-speech and sound passages: one augmented copy each (both are trained on).
         speech = sorted((clips_dir / "negative_speech").glob("*.wav"))
@@ -61,7 +62,8 @@ def run_augmentation_phase(project: Any, cfg: Any, report: Reporter = null_repor
             if kind == "negative":
                 src = [p for p in src if passage_is_augmented(p.name)]
             aug.augment_clips(src, clips_dir / UNSEEN_DIR / f"{kind}_augmented", 1 if src else 0, report, cancel,
-                              SPEECH_PROBS, 0, len(src), f"Augmenting unseen-voice {kind}s", long_workers)
+                              SPEECH_PROBS, 0, len(src), f"Augmenting unseen-voice {kind}s", long_workers,
+                              place="pad" if kind == "positive" else None)
     except BaseException as exc:
         report(PhaseFinished(PHASE, False, str(exc), time.monotonic() - t0))
         raise
