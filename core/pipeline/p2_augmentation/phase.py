@@ -33,7 +33,7 @@ def run_augmentation_phase(project: Any, cfg: Any, report: Reporter = null_repor
                                f"(`easy-oww generate {project.name}`).")
         aug = AudioAugmenter(ws.rir_dir, ws.noise_dir, cfg.sample_rate, cfg.seed, ws.rir_bank_path, report,
                              cancel, speech_dir=project.negative_clips_dir(cfg) if neg else None,
-                             n_rooms=int(kw.get("n_rooms", 40)), context_dir=clips_dir / "negative_speech")
+                             n_rooms=int(kw.get("n_rooms", 40)))
         log(report, f"Rooms: {aug.rir_source}; noise: {aug.noise_source}.", PHASE)
         probs = {
             "rir_prob": cfg.rir_probability,
