@@ -85,30 +85,6 @@ def test_place_clip_puts_speech_end_near_window_end():
     assert windows.place_clip(long_clip, windows.clip_rng(0, "y"), "random").shape == (total,)
 
 
-def test_placed_augmented_copies_are_embedded_where_they_were_placed(tmp_path):
-    """An augmented copy made in its window (the augmentation phase placed it, noise and echo around it) is
-    embedded as it is, with only the very low noise floor under it; a clean clip is still placed here."""
-    from core.audio.files import write_wav
-
-    rng = np.random.default_rng(2)
-    total = embedder.MEL_CONTEXT + embedder.WINDOW_SAMPLES
-    audio = (rng.standard_normal(total) * 0.05).astype(np.float32)
-    audio[total - 9000 : total - 2000] += np.sin(np.arange(7000) * 0.2).astype(np.float32) * 0.5
-    for rel in ("positive_augmented/synth_00001_a0.wav", "positive/synth_00001.wav"):
-        write_wav(tmp_path / rel, audio)
-    ext = embedder.FeatureExtractor(locate_feature_models(None), threads=1)
-    clip = windows.read_clip_int16(tmp_path / "positive_augmented/synth_00001_a0.wav")
-    assert windows.is_placed("positive_augmented/synth_00001_a0.wav", clip)
-    assert not windows.is_placed("positive/synth_00001.wav", clip)  # a clean clip is placed by this phase
-    got = windows.compute_chunk(ext, tmp_path, "train_positive", ["positive_augmented/synth_00001_a0.wav"], 5)
-    want = ext.clip_windows(windows.placed_window(clip, windows.clip_rng(5, "positive_augmented/synth_00001_a0.wav"))[None])
-    np.testing.assert_array_equal(got, want)
-    floor = windows.placed_window(clip, windows.clip_rng(5, "x")) - clip
-    assert 1.0 < floor.std() < 6.0 and np.abs(floor).max() < 40  # about -80 dBFS, never digital silence
-    clean = windows.compute_chunk(ext, tmp_path, "train_positive", ["positive/synth_00001.wav"], 5)
-    assert not np.allclose(clean, got)  # placed again (its end moved 0-200 ms, padded by low noise)
-
-
 # --------------------------------------------------------------------------- splits
 def test_source_id_and_assign_splits():
     assert feature_plan.source_id("positive_augmented/synth_00042_a0.wav") == "synth_00042"

@@ -10,7 +10,7 @@ from typing import Any
 from core.errors import EasyOWWError
 from core.events import PhaseFinished, PhaseStarted, Reporter, log, null_report
 from core.pipeline.p1_clips.generator import UNSEEN_DIR, passage_is_augmented
-from core.pipeline.p2_augmentation.augment import PHASE, SPEECH_PROBS, AudioAugmenter
+from core.pipeline.p2_augmentation.augment import PHASE, SPEECH_PROBS, UNSEEN_PAD_S, AudioAugmenter
 from core.pool import cpu_count
 
 
@@ -45,11 +45,10 @@ def run_augmentation_phase(project: Any, cfg: Any, report: Reporter = null_repor
         copies = cfg.augmentations_per_clip
         total = (len(pos) + len(neg)) * copies
         workers = kw.get("workers")
-        # Copies are made in their training window, so the room's echo and the noise surround the clip.
         p = aug.augment_clips(pos, project.augmented_clips_dir(cfg), copies, report, cancel, probs, 0, total,
-                              "Augmenting positive clips", workers, place="end")
+                              "Augmenting positive clips", workers)
         n = aug.augment_clips(neg, clips_dir / "negative_augmented", copies, report, cancel, probs,
-                              len(pos) * copies, total, "Augmenting negative clips", workers, place="either")
+                              len(pos) * copies, total, "Augmenting negative clips", workers)
         # Long negative-speech passages: one augmented copy each (rooms and noise matter most here).
         # Long negative-speech and sound passages: one augmented copy each (both are trained on).
         speech = sorted((clips_dir / "negative_speech").glob("*.wav"))
@@ -63,7 +62,7 @@ def run_augmentation_phase(project: Any, cfg: Any, report: Reporter = null_repor
                 src = [p for p in src if passage_is_augmented(p.name)]
             aug.augment_clips(src, clips_dir / UNSEEN_DIR / f"{kind}_augmented", 1 if src else 0, report, cancel,
                               SPEECH_PROBS, 0, len(src), f"Augmenting unseen-voice {kind}s", long_workers,
-                              place="pad" if kind == "positive" else None)
+                              pad_s=UNSEEN_PAD_S if kind == "positive" else 0.0)
     except BaseException as exc:
         report(PhaseFinished(PHASE, False, str(exc), time.monotonic() - t0))
         raise

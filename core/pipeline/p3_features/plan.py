@@ -57,11 +57,6 @@ def source_id(path: str | Path) -> str:
     return _AUG_SUFFIX.sub("", Path(path).stem)
 
 
-def is_augmented(path: str | Path) -> bool:
-    """Whether a clip is an augmented copy (``synth_00042_a0.wav``)."""
-    return _AUG_SUFFIX.search(Path(path).stem) is not None
-
-
 def is_real(source: str) -> bool:
     return source.startswith("real_")
 

@@ -10,7 +10,6 @@ import numpy as np
 
 from core.errors import AudioError
 from core.events import check_cancel
-from core.pipeline.p2_augmentation import placement
 from core.pipeline.p3_features.embedder import (
     CHUNK,
     EMB_DIM,
@@ -25,13 +24,14 @@ from core.pipeline.p3_features.embedder import (
 from core.pipeline.p3_features.plan import (
     STREAM_LEAD_S,
     STREAM_STRIDE,
-    is_augmented,
     is_stream_key,
     is_unseen_key,
 )
 
 PAD_NOISE_LSB = 3.0  # std of the very low noise (int16 units, about -80 dBFS) under every window
-END_JITTER_S = placement.END_JITTER_S
+
+
+END_JITTER_S = 0.2
 
 
 # --------------------------------------------------------------------------- clip placement
@@ -41,8 +41,11 @@ def clip_rng(seed: int, name: str) -> np.random.Generator:
 
 
 def speech_end(x: np.ndarray) -> int:
-    """Sample index where an int16 clip's sound ends (its length if it is all sound or all silence)."""
-    return placement.speech_end(x.astype(np.float32) / 32768.0)
+    """Sample index where the clip's sound ends (its length if it is all sound or all silence)."""
+    from core.audio.files import speech_bounds
+
+    b = speech_bounds(x.astype(np.float32) / 32768.0, SR)
+    return len(x) if b is None else int(b[1])
 
 
 def place_clip(clip: np.ndarray, rng: np.random.Generator, align: str = "end") -> np.ndarray:
@@ -53,20 +56,22 @@ def place_clip(clip: np.ndarray, rng: np.random.Generator, align: str = "end") -
     """
     total = MEL_CONTEXT + WINDOW_SAMPLES
     out = rng.normal(0.0, PAD_NOISE_LSB, total)
-    end = speech_end(clip) if align == "end" else len(clip)
-    start, skip, length = placement.layout(len(clip), end, rng, align, total)
-    out[start : start + length] += np.asarray(clip, dtype=np.float64)[skip : skip + length]
-    return np.clip(np.round(out), -32768, 32767).astype(np.float32)
-
-
-def is_placed(rel: str, clip: np.ndarray) -> bool:
-    """Whether ``rel`` is an augmented copy made already placed in its window (its room and noise fill it)."""
-    return len(clip) == MEL_CONTEXT + WINDOW_SAMPLES and is_augmented(rel)
-
-
-def placed_window(clip: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """An already placed clip with the very low noise every window has under it (no digital silence)."""
-    out = rng.normal(0.0, PAD_NOISE_LSB, len(clip)) + np.asarray(clip, dtype=np.float64)
+    x = np.asarray(clip, dtype=np.float64)
+    if align == "end":
+        end = speech_end(clip)
+        jitter = int(rng.integers(0, int(END_JITTER_S * SR) + 1))
+        stop = total - jitter  # where the clip's sound end lands
+        start = stop - end
+        if start < 0:  # clip longer than the window: keep its end
+            x = x[-start:]
+            start = 0
+        x = x[: total - start]
+    else:
+        if len(x) > total:
+            off = int(rng.integers(0, len(x) - total + 1))
+            x = x[off : off + total]
+        start = int(rng.integers(0, total - len(x) + 1))
+    out[start : start + len(x)] += x
     return np.clip(np.round(out), -32768, 32767).astype(np.float32)
 
 
@@ -145,11 +150,7 @@ def compute_chunk(ext: FeatureExtractor, clips_dir: Path, key: str, batch: list[
         wins = []
         for rel in batch[bi : bi + 16]:
             rng = clip_rng(seed, rel)
-            clip = read_clip_int16(clips_dir / rel)
-            if is_placed(rel, clip):
-                wins.append(placed_window(clip, rng))
-                continue
             align = align_default or ("end" if rng.random() < 0.5 else "random")
-            wins.append(place_clip(clip, rng, align))
+            wins.append(place_clip(read_clip_int16(clips_dir / rel), rng, align))
         feats[bi : bi + len(wins)] = ext.clip_windows(np.stack(wins))
     return feats
