@@ -232,17 +232,15 @@ class AudioAugmenter:
         return np.clip(x, -1.0, 1.0).astype(np.float32)
 
     # ------------------------------------------------------------- folders
-    def augment_file(self, src: Path, targets: list[tuple[int, Path]], probs: dict[str, float],
-                     pad_s: float = 0.0) -> str | None:
-        """Write the augmented copies ``targets`` [(k, path)] of ``src`` (padded by ``pad_s``); a problem message
-        or None."""
+    def augment_file(self, src: Path, targets: list[tuple[int, Path]], probs: dict[str, float]) -> str | None:
+        """Write the augmented copies ``targets`` [(k, path)] of ``src``; a problem message or None."""
         try:
             clean = load_clip(src, self.sample_rate)
         except AudioError as exc:
             return str(exc)
         for k, t in targets:
             rng = np.random.default_rng([self.seed, zlib.crc32(src.name.encode()), k])
-            write_wav(t, self.augment(clean, rng=rng, pad_s=pad_s, **copy_probs(probs, k)), self.sample_rate)
+            write_wav(t, self.augment(clean, rng=rng, **copy_probs(probs, k)), self.sample_rate)
         return None
 
     def augment_clips(
@@ -257,10 +255,11 @@ class AudioAugmenter:
         total: int | None = None,
         message: str = "Augmenting clips",
         workers: int | None = None,
-        pad_s: float = 0.0,
     ) -> dict[str, Any]:
-        """Write ``<stem>_a<k>.wav`` for each input and k < copies; resumable, seeded per clip. ``pad_s``: pad each
-        copy by this much each side before its room and noise (:meth:`augment`).
+        """Write ``<stem>_a<k>.wav`` for each input and k < copies; resumable, seeded per clip.
+
+        ``probs``: :meth:`augment`'s settings for copy 0 (its probabilities, and ``pad_s``); later copies get
+        rooms and noise more often (:func:`copy_probs`).
 
         ``workers``: processes to use (default: 2 on a multi-core machine for 200+ clips).
         The output does not depend on it: each copy's randomness comes from (seed, name, k).
@@ -307,15 +306,15 @@ class AudioAugmenter:
         if n_workers <= 1:
             for p, missing in todo:
                 check_cancel(cancel)
-                note(len(missing), self.augment_file(p, missing, probs, pad_s))
+                note(len(missing), self.augment_file(p, missing, probs))
         else:
-            self._augment_pool(todo, probs, n_workers, cancel, note, pad_s)
+            self._augment_pool(todo, probs, n_workers, cancel, note)
         report(Progress(PHASE, state["done"], total, message))
         return {"created": state["created"], "kept": kept, "failed": len(problems), "problems": problems[:20],
                 "total": len(list(out.glob("*.wav")))}
 
     def _augment_pool(self, todo: list, probs: dict[str, float], workers: int, cancel: Event | None,
-                      note: Any, pad_s: float = 0.0) -> None:
+                      note: Any) -> None:
         from core.pool import run_chunks
 
         def on_result(results: list) -> None:
@@ -324,7 +323,7 @@ class AudioAugmenter:
 
         chunks = [todo[i : i + 25] for i in range(0, len(todo), 25)]
         run_chunks(_aug_worker_batch, chunks, on_result, workers, cancel, _init_aug_worker,
-                   (self.seed, self.rirs, self.noises), extra_args=(probs, pad_s))
+                   (self.seed, self.rirs, self.noises), extra_args=(probs,))
 
 
 def copy_probs(probs: dict[str, float], k: int) -> dict[str, float]:
@@ -352,6 +351,6 @@ def _init_aug_worker(seed: int, rirs: list[np.ndarray], noises: list[np.ndarray]
     _WORKER_AUG = aug
 
 
-def _aug_worker_batch(batch: list, probs: dict[str, float], pad_s: float = 0.0) -> list[tuple[int, str | None]]:
+def _aug_worker_batch(batch: list, probs: dict[str, float]) -> list[tuple[int, str | None]]:
     assert _WORKER_AUG is not None
-    return [(len(targets), _WORKER_AUG.augment_file(src, targets, probs, pad_s)) for src, targets in batch]
+    return [(len(targets), _WORKER_AUG.augment_file(src, targets, probs)) for src, targets in batch]

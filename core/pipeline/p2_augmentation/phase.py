@@ -61,8 +61,8 @@ def run_augmentation_phase(project: Any, cfg: Any, report: Reporter = null_repor
             if kind == "negative":
                 src = [p for p in src if passage_is_augmented(p.name)]
             aug.augment_clips(src, clips_dir / UNSEEN_DIR / f"{kind}_augmented", 1 if src else 0, report, cancel,
-                              SPEECH_PROBS, 0, len(src), f"Augmenting unseen-voice {kind}s", long_workers,
-                              pad_s=UNSEEN_PAD_S if kind == "positive" else 0.0)
+                              {**SPEECH_PROBS, "pad_s": UNSEEN_PAD_S if kind == "positive" else 0.0}, 0, len(src),
+                              f"Augmenting unseen-voice {kind}s", long_workers)
     except BaseException as exc:
         report(PhaseFinished(PHASE, False, str(exc), time.monotonic() - t0))
         raise
