@@ -17,7 +17,7 @@ from core.pipeline.p2_augmentation.rooms import load_rir_bank
 from core.project.config import TrainingConfig
 from core.project.workspace import Workspace
 
-OFF = dict(rir_prob=0.0, noise_prob=0.0, pitch_prob=0.0, stretch_prob=0.0, gain_prob=0.0)
+OFF = dict(rir_prob=0.0, noise_prob=0.0, pitch_prob=0.0, stretch_prob=0.0, gain_prob=0.0, mic_prob=0.0)
 
 
 def _speechlike(seed: int = 0, peak: float = 0.3) -> np.ndarray:
@@ -189,6 +189,12 @@ def test_augmentation_phase(tmp_path: Path, bank_path: Path) -> None:
     passage = np.concatenate([_speechlike(20 + i, 0.9) for i in range(8)])
     for k in range(5):
         write_wav(speech_dir / f"speech_{k:05d}.wav", passage)
+    from core.pipeline.p1_clips.generator import UNSEEN_DIR, passage_is_augmented
+
+    unseen = project.clips_dir(cfg) / UNSEEN_DIR
+    cal = next(f"cal_{k:05d}.wav" for k in range(100) if passage_is_augmented(f"cal_{k:05d}.wav"))
+    write_wav(unseen / "negative" / cal, passage)
+    write_wav(unseen / "positive" / "unseen_00000.wav", _speechlike(30, 0.5))
     events: list = []
     s = run_augmentation_phase(project, cfg, events.append)
     assert s["positive_augmented"] == 6 and s["negative_augmented"] == 8 and "cached" in s["rirs"]
@@ -202,6 +208,11 @@ def test_augmentation_phase(tmp_path: Path, bank_path: Path) -> None:
     assert len(list(project.augmented_clips_dir(cfg).glob("*.wav"))) == 6
     assert len(list((project.clips_dir(cfg) / "negative_augmented").glob("*.wav"))) == 8
     assert isinstance(events[-1], PhaseFinished) and events[-1].ok and events[-1].phase == "augmentation"
+    # The unseen-voice set measures the model: its copies are padded 1 s each side before room and noise, the
+    # calibration passages too (no quiet-to-noisy jump where the passage starts, which no home microphone hears).
+    for rel, src in ((f"negative_augmented/{cal[:-4]}_a0.wav", passage), ("positive_augmented/unseen_00000_a0.wav",
+                                                                            _speechlike(30, 0.5))):
+        assert len(load_clip(unseen / rel)) == len(src) + 2 * SAMPLE_RATE
     s2 = run_augmentation_phase(project, cfg, events.append)
     assert s2["created"] == 0 and s2["kept"] == 19 and s2["negative_speech_augmented"] == 5
 
@@ -238,3 +249,33 @@ def test_padded_copies_have_the_room_and_the_noise_around_the_clip(aug: AudioAug
         noise[pad : pad + len(x)] -= x
         snrs.append(20 * np.log10(rms(x) / rms(noise)))
     assert min(snrs) >= 5 - 0.05 and max(snrs) <= 20 + 0.05 and max(snrs) - min(snrs) > 8
+
+
+def test_microphone_colouring_cuts_the_lows_and_reshapes_the_spectrum(aug: AudioAugmenter) -> None:
+    """A random microphone: same length and loudness, a low cut (a 40 Hz hum mostly gone), a spectrum reshaped
+    differently from one draw to the next, deterministic for a seed; augment() applies it over the whole copy."""
+    from core.audio.dsp import colour_like_a_microphone
+
+    t = np.arange(SAMPLE_RATE) / SAMPLE_RATE
+    voice = _speechlike()
+    hum = 0.2 * np.sin(2 * np.pi * 40 * t).astype(np.float32)
+    x = voice + hum
+
+    def band_db(y: np.ndarray, lo: float, hi: float) -> float:
+        spec = np.abs(np.fft.rfft(y)) ** 2
+        f = np.fft.rfftfreq(len(y), 1 / SAMPLE_RATE)
+        return 10 * np.log10(spec[(f >= lo) & (f < hi)].sum())
+
+    shapes = []
+    for i in range(8):
+        y = colour_like_a_microphone(x, np.random.default_rng(i))
+        assert y.dtype == np.float32 and len(y) == len(x) and abs(rms(y) - rms(x)) < 1e-3 * rms(x)
+        assert band_db(y, 30, 50) < band_db(x, 30, 50) - 6
+        g = [band_db(y, lo, hi) - band_db(x, lo, hi) for lo, hi in ((100, 500), (500, 2000), (2000, 8000))]
+        shapes.append([g[1] - g[0], g[2] - g[1]])  # tilt between neighbouring bands
+        np.testing.assert_array_equal(y, colour_like_a_microphone(x, np.random.default_rng(i)))
+    assert np.ptp(np.array(shapes), axis=0).min() > 3  # the balance of the bands differs by > 3 dB
+
+    coloured = [aug.augment(voice, rng=np.random.default_rng(i), **{**OFF, "mic_prob": 1.0}) for i in range(3)]
+    assert all(len(c) == len(voice) and not np.allclose(c, voice, atol=1e-3) for c in coloured)
+    assert np.array_equal(aug.augment(voice, rng=np.random.default_rng(0), **{**OFF, "mic_prob": 1.0}), coloured[0])

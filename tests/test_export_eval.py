@@ -239,6 +239,9 @@ def test_unseen_voice_set_decides_threshold_and_headline_recall(exported, tmp_pa
         assert on["unseen_negative_hours"] == pytest.approx((30 * 12.5 + 18.75 - 9 - 15) * 0.08 / 3600, rel=0.02)
         assert 0.0 <= m["recall_unseen_voices"] <= 1.0 and "recall_training_voices" in m
         assert m["recall"] == m["recall_unseen_voices"]
+        # The near-miss clips (training voices) are reported apart; the unseen set alone decides the threshold.
+        assert on["near_misses_in_threshold"] is False and on["negative_stream_hours"] > 0
+        assert m["negative_hours"] == pytest.approx(on["unseen_negative_hours"]) and "fa_per_hour_clips_stream" in m
         # Parity with openwakeword.Model streaming the same padded audio.
         scorer = E.StreamingDetector(project.model_path(cfg, ".onnx"), locate_feature_models(None))
         score = X.onnx_scorer(project.model_path(cfg, ".onnx"))
@@ -251,8 +254,17 @@ def test_unseen_voice_set_decides_threshold_and_headline_recall(exported, tmp_pa
             scorer.reset()
             live = scorer.scores(audio.astype(np.int16))
             assert float(E.stream_scores(score, unseen[i]).max()) == pytest.approx(float(live.max()), abs=0.02)
+        # Recall of the wake word alone and followed by a command, apart, on the same items.
+        from core.pipeline.p1_clips.generator import unseen_command
+
+        with_cmd = sum(unseen_command(cfg.seed, i) is not None for i in range(6))
+        by_utt = m["recall_unseen_by_utterance"]
+        assert sum(v["clips"] for v in by_utt.values()) == 6
+        assert by_utt.get("followed_by_command", {}).get("clips", 0) == with_cmd
         text = " ".join(quality_statement(card))
+        assert ("followed by a command" in text) == (with_cmd > 0)
         assert "unseen voices" in text and "WARNING: only" in text  # minutes of negatives: flagged
+        assert "Held-out near misses in the training voices" in text
         assert "expect less from voices unlike these" in text  # the unseen voices are still the same synthesisers
     finally:
         shutil.rmtree(clips / "unseen", ignore_errors=True)

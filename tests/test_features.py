@@ -367,3 +367,17 @@ def test_unseen_calibration_passages_are_embedded_once_each(tmp_path):
     assert sorted(feature_plan.source_id(f) for f in neg) == names
     assert all(("augmented" in f) == passage_is_augmented(feature_plan.source_id(f) + ".wav") for f in neg)
     assert len(rows["unseen_positive"]) == 2
+
+
+def test_unseen_items_are_streamed_from_quiet_only_when_clean():
+    """A clean unseen item is streamed after low noise (a quiet room, then someone speaks); a copy in a room or over
+    noise carries its own noise around it and is streamed as it is, so the jump from near-silence into a noisy
+    room (never heard by a home microphone) is not counted as a false accept."""
+    from core.pipeline.p3_features.windows import unseen_padding
+
+    lead, tail = unseen_padding(3, "unseen/negative/cal_00001.wav", False)
+    assert len(lead) == 16000 and len(tail) == 8000 and 1.0 < np.std(lead) < 5.0
+    lead, tail = unseen_padding(3, "unseen/positive/unseen_00001.wav", True)
+    assert len(lead) == len(tail) == 16000
+    for rel in ("unseen/negative_augmented/cal_00001_a0.wav", "unseen/positive_augmented/unseen_00001_a0.wav"):
+        assert [len(p) for p in unseen_padding(3, rel, "positive" in rel)] == [0, 0]

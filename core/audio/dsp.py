@@ -83,3 +83,38 @@ def colored_noise(n: int, kind: str, rng: np.random.Generator) -> np.ndarray:
         x = np.fft.irfft(spec, n)
     x = x - x.mean()
     return (x / (np.sqrt(np.mean(x**2)) + 1e-12)).astype(np.float32)
+
+
+def colour_like_a_microphone(x: np.ndarray, rng: np.random.Generator, sample_rate: int = 16000) -> np.ndarray:
+    """``x`` heard through a random cheap microphone and its electronics: a low cut (60-400 Hz), often a high cut
+    (3.4-7.5 kHz), one to three resonances or dips (+-9 dB, 150 Hz-6 kHz) and sometimes soft clipping. Same RMS as
+    ``x``. Everything in ``x`` (voice, room, noise) is coloured alike, as a microphone colours all it hears."""
+    from scipy import signal
+
+    y = np.asarray(x, dtype=np.float64)
+    nyq = sample_rate / 2
+    sos = [signal.butter(2, rng.uniform(60.0, 400.0) / nyq, "highpass", output="sos")]
+    if rng.random() < 0.5:
+        sos.append(signal.butter(int(rng.integers(2, 5)), min(rng.uniform(3400.0, 7500.0), nyq * 0.95) / nyq,
+                                 "lowpass", output="sos"))
+    for _ in range(int(rng.integers(1, 4))):
+        f0, q, gain_db = float(np.exp(rng.uniform(np.log(150.0), np.log(6000.0)))), rng.uniform(0.7, 4.0), \
+            rng.uniform(-9.0, 9.0)
+        sos.append(_peaking_sos(f0, q, gain_db, sample_rate))
+    y = signal.sosfilt(np.concatenate(sos), y)
+    if rng.random() < 0.2:  # an overdriven preamp
+        drive = rng.uniform(1.5, 4.0)
+        peak = float(np.max(np.abs(y))) or 1.0
+        y = np.tanh(drive * y / peak) * peak / np.tanh(drive)
+    before, after = rms(x), rms(y)
+    return (y * (before / after) if after > 1e-12 else y).astype(np.float32)
+
+
+def _peaking_sos(f0: float, q: float, gain_db: float, sample_rate: int) -> np.ndarray:
+    """One peaking-EQ biquad (RBJ cookbook) as a (1, 6) second-order section."""
+    a = 10 ** (gain_db / 40)
+    w0 = 2 * np.pi * f0 / sample_rate
+    alpha = np.sin(w0) / (2 * q)
+    b = np.array([1 + alpha * a, -2 * np.cos(w0), 1 - alpha * a])
+    den = np.array([1 + alpha / a, -2 * np.cos(w0), 1 - alpha / a])
+    return np.concatenate([b / den[0], den / den[0]])[None, :]

@@ -124,3 +124,32 @@ COMMON_WORDS: tuple[str, ...] = (
     "play", "turn", "open", "close", "start", "call", "send", "find", "show", "tell", "read",
     "jam", "jar", "jazz", "java", "jarred", "jargon", "harvest", "varnish", "service", "nervous",
 )
+
+# What people say to a voice assistant straight after its wake word (the unseen-voice set's "wake word, command"
+# items: a wake word followed by speech has no pause after it to lean on).
+ASSISTANT_COMMANDS: tuple[str, ...] = (
+    "turn off the kitchen lights",
+    "what's the weather tomorrow",
+    "set a timer for twelve minutes",
+    "play something relaxing",
+    "how long is my commute today",
+    "add eggs to the shopping list",
+    "dim the bedroom lamp",
+    "what's on my calendar",
+    "lock the back door",
+    "turn the heating up a little",
+    "remind me to call the dentist",
+    "stop the music",
+    "what time is it in Tokyo",
+    "open the garage",
+    "skip this song",
+    "is it going to snow tonight",
+    "read me the news",
+    "switch on the fan",
+    "how many grams in a pound",
+    "wake me up at seven",
+    "close the living room blinds",
+    "volume down",
+    "call my sister",
+    "start the vacuum",
+)

@@ -26,6 +26,7 @@ from core.errors import AudioError, EasyOWWError
 from core.events import Progress, Reporter, check_cancel, null_report, warn
 from core.fsutil import atomic_write_text, remove_stale_temps
 from core.pipeline.p1_clips import passages, phrases
+from core.pipeline.p1_clips.everyday_text import ASSISTANT_COMMANDS
 from core.pipeline.p1_clips.noise import noise_clip
 from core.pipeline.p1_clips.real_recordings import RealRecordings
 from core.pipeline.p1_clips.sounds import sound_passage
@@ -55,6 +56,15 @@ def passage_is_augmented(name: str) -> bool:
 
 
 UNSEEN_DIR = "unseen"
+UNSEEN_COMMAND_SHARE = 0.3  # unseen-voice wake words followed by a command ("hey jarvis, stop the music")
+
+
+def unseen_command(seed: int, index: int) -> str | None:
+    """The command said after unseen-voice wake word ``index``, or None (the wake word alone)."""
+    rng = np.random.default_rng([seed, index, 67])
+    if rng.random() >= UNSEEN_COMMAND_SHARE:
+        return None
+    return ASSISTANT_COMMANDS[int(rng.integers(len(ASSISTANT_COMMANDS)))]
 PHRASINGS_SUFFIX = ".phrasings.json"
 
 
@@ -129,10 +139,13 @@ class ClipGenerator(RealRecordings, Synthesiser):
             rng = np.random.default_rng([self.seed, i, kind])
             pro = random_prosody(rng)
             warp, swap = pseudo_speaker(by_name[name], rng, self.seed, kind, i, train=pool == "train")
-            jobs.append(TTSJob(i, str(folder / f"{prefix}_{i:05d}.wav"),
-                               phrases.positive_text(wake_word, self._text_seed(kind), i, self.pronunciation,
-                                                     self.phrasings), name, spk,
-                               pro.length_scale, pro.noise_scale, pro.noise_w, self.clip_samples, True,
+            text = phrases.positive_text(wake_word, self._text_seed(kind), i, self.pronunciation, self.phrasings)
+            samples = self.clip_samples
+            command = unseen_command(self.seed, i) if pool == "unseen" else None
+            if command:  # said in one breath with what follows: the whole utterance is kept
+                text, samples = f"{text.rstrip('.!?')}, {command}.", 0
+            jobs.append(TTSJob(i, str(folder / f"{prefix}_{i:05d}.wav"), text, name, spk,
+                               pro.length_scale, pro.noise_scale, pro.noise_w, samples, True,
                                job_seed(self.seed, kind, i), warp, swap))
         return jobs
 

@@ -48,16 +48,44 @@ def _dictionary_words(wake_word: str, also: tuple[str, ...] = ()) -> tuple[str, 
     return tuple(out)
 
 
-# Calibration passages (the unseen-voice set) sound more like a home: mostly everyday talk, few near misses.
+# Calibration passages (the unseen-voice set) sound like a home, the audio a threshold has to live with: everyday
+# talk and words at their natural frequencies ("frequent": sampled by how often English uses them, so sound-alikes
+# such as "electric" for "alexa" come up as often as they would), "hey <word>" greetings, and no pieces built from
+# the wake word (near misses, its words alone or in other sentences). Those are dense in training negatives on
+# purpose; in a calibration stream they would set the threshold for a home that says "... jarvis" every few seconds.
 _HOME_WEIGHTS = {
-    "sentence": 0.62,
-    "hey_word": 0.10,
-    "near_miss": 0.03,
-    "dictionary": 0.12,
+    "sentence": 0.55,
+    "frequent": 0.25,
+    "dictionary": 0.08,
+    "hey_word": 0.07,
     "word_string": 0.05,
-    "context": 0.04,
-    "partial": 0.04,
 }
+
+
+_RUDE = frozenset({"fuck", "fucking", "fucked", "shit", "bitch", "cunt", "dick", "ass", "asshole", "bastard", "damn",
+                   "crap", "piss", "slut", "whore", "nigga", "nigger", "fag", "faggot", "retard", "sex", "porn"})
+
+
+@lru_cache(maxsize=1)
+def _frequent_words() -> tuple[tuple[str, ...], np.ndarray]:
+    """English words and their probabilities of use (from the bundled Zipf frequency list)."""
+    from core.project.word_check import word_frequencies
+
+    freq = word_frequencies()
+    words = tuple(w for w in freq if w not in _RUDE)
+    p = 10.0 ** np.array([freq[w] for w in words])
+    return words, p / p.sum()
+
+
+def _frequent_piece(rng: np.random.Generator) -> str:
+    words, p = _frequent_words()
+    return " ".join(words[int(i)] for i in rng.choice(len(words), size=int(rng.integers(5, 13)), p=p))
+
+
+def _home_greetings(pool: tuple[str, ...], wake_word: str, also: tuple[str, ...]) -> tuple[str, ...]:
+    """``hey_word`` pieces without the wake word's own (non-greeting) words: "hey john", not "peter jarvis"."""
+    own = {w for phrase in (wake_word, *also) for w in words_of(phrase) if w not in _GREETINGS}
+    return tuple(p for p in pool if not own & set(words_of(p)))
 
 
 def negative_passage(wake_word: str, seed: int, index: int, min_words: int = 45, max_words: int = 80,
@@ -72,9 +100,12 @@ def negative_passage(wake_word: str, seed: int, index: int, min_words: int = 45,
 
     mix = _HOME_WEIGHTS if home else _PASSAGE_WEIGHTS
     cats = {k: v for k, v in _categories(wake_word, seed, tuple(also)).items() if v and k in mix}
+    if home and "hey_word" in cats:
+        cats["hey_word"] = _home_greetings(cats["hey_word"], wake_word, tuple(also))
+    cats = {k: v for k, v in cats.items() if v}
     forms = all_spoken_forms(wake_word, tuple(also))
     dictionary = _dictionary_words(wake_word, tuple(also))
-    names = sorted(set(cats) | ({"dictionary"} if dictionary else set()))
+    names = sorted(set(cats) | ({"dictionary"} if dictionary else set()) | ({"frequent"} & set(mix)))
     weights = np.array([mix[n] for n in names])
     weights /= weights.sum()
     rng = np.random.default_rng([seed, index, 29])
@@ -85,6 +116,8 @@ def negative_passage(wake_word: str, seed: int, index: int, min_words: int = 45,
         cat = names[int(rng.choice(len(names), p=weights))]
         if cat == "dictionary":
             piece = " ".join(dictionary[int(i)] for i in rng.integers(0, len(dictionary), int(rng.integers(2, 7))))
+        elif cat == "frequent":
+            piece = _frequent_piece(rng)
         elif cat == "sentence" and home and rng.random() < 0.5:  # generated talk: calibration passages only
             piece = sentence(rng)
         else:

@@ -185,7 +185,7 @@ def run_tts_job(tts: PiperTTS, job: TTSJob) -> str | None:
             if job.swap is not None and audio.size:
                 audio = swap_sex(audio, job.swap, np.random.default_rng(job.seed + attempt))
             clip, speech = _shape_speech(audio, job.clip_samples, source)
-            if not job.positive or speech <= job.clip_samples or attempt == 2:
+            if not job.positive or job.clip_samples <= 0 or speech <= job.clip_samples or attempt == 2:
                 break
             # The wake word must fit whole: say it faster rather than cut it.
             length = max(0.45, length * job.clip_samples / speech * 0.92)

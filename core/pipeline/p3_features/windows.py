@@ -96,7 +96,13 @@ def read_clip_int16(path: Path) -> np.ndarray:
 
 
 def unseen_padding(seed: int, rel: str, positive: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Low noise before and after an unseen-set item (1 s each side of a wake word, as a live stream)."""
+    """Low noise before and after an unseen-set item (1 s each side of a wake word, as a live stream).
+
+    Copies in a room or over noise (``*_augmented/``) get none: they carry their own second of that room and
+    noise each side, and a jump from near-silence into a noisy room, which no microphone in a home hears, would
+    be measured as a false accept of the model."""
+    if "_augmented/" in rel.replace("\\", "/"):
+        return np.zeros(0), np.zeros(0)
     rng = clip_rng(seed, rel)
     lead = rng.normal(0.0, PAD_NOISE_LSB, SR if positive else int(STREAM_LEAD_S * SR))
     tail = rng.normal(0.0, PAD_NOISE_LSB, SR if positive else int(0.5 * SR))
