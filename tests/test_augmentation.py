@@ -276,6 +276,10 @@ def test_microphone_colouring_cuts_the_lows_and_reshapes_the_spectrum(aug: Audio
         np.testing.assert_array_equal(y, colour_like_a_microphone(x, np.random.default_rng(i)))
     assert np.ptp(np.array(shapes), axis=0).min() > 3  # the balance of the bands differs by > 3 dB
 
+    # Training copies get no microphone unless asked (the unseen-voice set asks for one half the time).
+    plain = {k: v for k, v in OFF.items() if k != "mic_prob"}
+    assert np.array_equal(aug.augment(voice, rng=np.random.default_rng(1), **plain),
+                          aug.augment(voice, rng=np.random.default_rng(1), **OFF))
     coloured = [aug.augment(voice, rng=np.random.default_rng(i), **{**OFF, "mic_prob": 1.0}) for i in range(3)]
     assert all(len(c) == len(voice) and not np.allclose(c, voice, atol=1e-3) for c in coloured)
     assert np.array_equal(aug.augment(voice, rng=np.random.default_rng(0), **{**OFF, "mic_prob": 1.0}), coloured[0])

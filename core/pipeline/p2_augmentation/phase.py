@@ -1,5 +1,5 @@
-"""The augmentation phase: every clip gets augmented copies (rooms, noise, pitch, tempo, gain, microphones);
-negative-speech passages get one."""
+"""The augmentation phase: every clip gets augmented copies (rooms, noise, pitch, tempo, gain); negative-speech
+passages get one; the unseen-voice set also passes through random microphones."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 from core.errors import EasyOWWError
 from core.events import PhaseFinished, PhaseStarted, Reporter, log, null_report
 from core.pipeline.p1_clips.generator import UNSEEN_DIR, passage_is_augmented
-from core.pipeline.p2_augmentation.augment import PHASE, SPEECH_PROBS, UNSEEN_PAD_S, AudioAugmenter
+from core.pipeline.p2_augmentation.augment import MIC_PROB, PHASE, SPEECH_PROBS, UNSEEN_PAD_S, AudioAugmenter
 from core.pool import cpu_count
 
 
@@ -18,7 +18,7 @@ def run_augmentation_phase(project: Any, cfg: Any, report: Reporter = null_repor
                            **kw: Any) -> dict[str, Any]:
     """Phase "augmentation": clips/positive -> positive_augmented, clips/negative -> negative_augmented."""
     t0 = time.monotonic()
-    report(PhaseStarted(PHASE, None, "Augmenting clips (rooms, noise, pitch, tempo, gain, microphones)"))
+    report(PhaseStarted(PHASE, None, "Augmenting clips (rooms, noise, pitch, tempo, gain)"))
     if not cfg.use_augmentation:
         log(report, "Augmentation is off (use_augmentation: false); skipping this step.", PHASE)
         report(PhaseFinished(PHASE, True, "skipped (augmentation off)", time.monotonic() - t0, "skipped"))
@@ -61,7 +61,7 @@ def run_augmentation_phase(project: Any, cfg: Any, report: Reporter = null_repor
             if kind == "negative":
                 src = [p for p in src if passage_is_augmented(p.name)]
             aug.augment_clips(src, clips_dir / UNSEEN_DIR / f"{kind}_augmented", 1 if src else 0, report, cancel,
-                              {**SPEECH_PROBS, "pad_s": UNSEEN_PAD_S}, 0, len(src),
+                              {**SPEECH_PROBS, "pad_s": UNSEEN_PAD_S, "mic_prob": MIC_PROB}, 0, len(src),
                               f"Augmenting unseen-voice {kind}s", long_workers)
     except BaseException as exc:
         report(PhaseFinished(PHASE, False, str(exc), time.monotonic() - t0))
