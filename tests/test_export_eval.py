@@ -112,6 +112,10 @@ def test_det_curve_and_threshold_choice_on_crafted_scores():
     assert by_t[0.86]["recall"] == 0.4 and by_t[0.86]["false_accepts_per_hour"] == 0
     # target 0.5/h: only thresholds > 0.85 qualify; best recall 0.4 for 0.86..0.90 -> middle one
     assert E.choose_threshold(curve, 0.5) == (0.88, True)
+    # The saved threshold aims at half the target (calibration audio triggers less than other voices do) when it can.
+    assert E.calibrated_threshold(curve, 1.0) == (0.88, True, 0.5)
+    assert E.calibrated_threshold([r for r in curve if r["false_accepts_per_hour"] > 0.5], 2.0) == (0.58, True, 2.0)
+    assert E.calibrated_threshold(curve, 2.0, margin=1.0) == (0.58, True, 2.0)  # real validation audio: no margin
     # target 2/h: thresholds 0.56..0.60 give recall 0.8 with 2 FA/h -> middle one (0.58)
     assert E.choose_threshold(curve, 2.0) == (0.58, True)
     # target 5/h: every threshold qualifies; recall 1.0 for 0.01..0.30 (all 5 FA/h) -> middle one
@@ -154,7 +158,9 @@ def test_evaluation_phase_writes_model_card(exported):
     assert m["negative_hours"] > 0 and len(card["det_curve"]) >= len(E.THRESHOLDS)
     # Minutes of negatives cannot calibrate a low threshold: it is never below openWakeWord's 0.5 then.
     assert m["negative_hours"] < E.MIN_CALIBRATION_HOURS and card["threshold"] >= 0.5
-    lowest_ok, _ = E.choose_threshold(card["det_curve"], cfg.target_false_accepts_per_hour)
+    aim = card["measured_on"]["threshold_chosen_for_fa_per_hour"]
+    assert aim in (cfg.target_false_accepts_per_hour / E.CALIBRATION_MARGIN, cfg.target_false_accepts_per_hour)
+    lowest_ok, _ = E.choose_threshold(card["det_curve"], aim)
     assert card["threshold_floor_applied"] == (lowest_ok < 0.5)
     on = card["measured_on"]
     held = E.held_out_clips(project, cfg)

@@ -32,6 +32,10 @@ THRESHOLDS = np.unique(np.concatenate([np.round(np.arange(1, 100) / 100.0, 2),
 FALLBACK_THRESHOLD = 0.5
 # Below this many hours of negative audio a threshold is not lowered under FALLBACK_THRESHOLD.
 MIN_CALIBRATION_HOURS = 2.0
+# Generated calibration audio, in synthesisers the model knows, triggers it less than other voices do: the benchmark's
+# other engines and recordings false-accepted 2-4 times as often at the same threshold (bench/README.md, session
+# 12). The threshold is chosen for the target divided by this (when reachable), so the target holds with that room.
+CALIBRATION_MARGIN = 2.0
 PAD_SECONDS = 1.0
 PAD_NOISE_LSB = 3.0
 
@@ -97,6 +101,17 @@ def choose_threshold(curve: list[dict[str, float]], target_fa_per_hour: float) -
     best_fa = min(r["false_accepts_per_hour"] for r in tied)
     tied = sorted((r for r in tied if r["false_accepts_per_hour"] == best_fa), key=lambda r: r["threshold"])
     return float(tied[(len(tied) - 1) // 2]["threshold"]), True
+
+
+def calibrated_threshold(curve: list[dict[str, float]], target: float,
+                         margin: float = CALIBRATION_MARGIN) -> tuple[float, bool, float]:
+    """(threshold, met, rate aimed at): the best-recall threshold for ``target / margin`` false accepts per hour, or
+    for ``target`` itself when the margin cannot be kept (see :func:`choose_threshold`)."""
+    for aim in (target / margin, target):
+        threshold, met = choose_threshold(curve, aim)
+        if met:
+            return threshold, True, aim
+    return threshold, False, target
 
 
 def _row_at(curve: list[dict[str, float]], threshold: float) -> dict[str, float]:
@@ -314,7 +329,9 @@ def evaluate_model(
     curve = det_curve(curve_pos, cal_streams, negative_hours, threshold_grid(curve_pos))
     if negative_hours <= 0:
         warn(report, "no held-out negative audio: false accepts per hour cannot be measured", PHASE)
-    threshold, met = choose_threshold(curve, cfg.target_false_accepts_per_hour)
+    # openWakeWord's validation features are real speech and music: with them, no margin for generated audio.
+    threshold, met, aim = calibrated_threshold(curve, cfg.target_false_accepts_per_hour,
+                                               1.0 if vf_hours > 0 else CALIBRATION_MARGIN)
     if not met:
         warn(
             report,
@@ -379,6 +396,7 @@ def evaluate_model(
             "negative_clips": len(neg_files),
             "negative_stream_hours": stream_hours,
             "near_misses_in_threshold": cal_streams is streams,
+            "threshold_chosen_for_fa_per_hour": aim,
             "validation_feature_hours": vf_hours,
             "validation_features": str(vf_path) if bank is not None else None,
             "refractory_seconds": REFRACTORY_FRAMES * FRAME_SECONDS,
