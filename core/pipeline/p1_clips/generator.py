@@ -56,6 +56,7 @@ def passage_is_augmented(name: str) -> bool:
 
 
 UNSEEN_DIR = "unseen"
+PHRASINGS_SUFFIX = ".phrasings.json"
 UNSEEN_COMMAND_SHARE = 0.3  # unseen-voice wake words followed by a command ("hey jarvis, stop the music")
 
 
@@ -65,7 +66,6 @@ def unseen_command(seed: int, index: int) -> str | None:
     if rng.random() >= UNSEEN_COMMAND_SHARE:
         return None
     return ASSISTANT_COMMANDS[int(rng.integers(len(ASSISTANT_COMMANDS)))]
-PHRASINGS_SUFFIX = ".phrasings.json"
 
 
 class ClipGenerator(RealRecordings, Synthesiser):

@@ -267,7 +267,7 @@ class AudioAugmenter:
     ) -> dict[str, Any]:
         """Write ``<stem>_a<k>.wav`` for each input and k < copies; resumable, seeded per clip.
 
-        ``probs``: :meth:`augment`'s settings for copy 0 (its probabilities, and ``pad_s``); later copies get
+        ``probs``: :meth:`augment`'s settings for copy 0 (its probabilities, ``pad_s``, ``mic_prob``); later copies get
         rooms and noise more often (:func:`copy_probs`).
 
         ``workers``: processes to use (default: 2 on a multi-core machine for 200+ clips).

@@ -151,46 +151,53 @@ def load_unseen(features_dir: Path, cls: str) -> list[np.ndarray]:
     return [emb[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1)]
 
 
+def unseen_positive_files(project: Any, cfg: TrainingConfig) -> list[str]:
+    """The unseen-voice wake words' files, in the order of their stored embeddings (empty when there are none)."""
+    from core.pipeline.p3_features.plan import UNSEEN_PREFIX
+    from core.pipeline.p3_features.store import load_sidecar
+
+    return list(load_sidecar(project.features_dir(cfg), UNSEEN_PREFIX.rstrip("_"), "positive").get("files") or [])
+
+
+def _subset_recall(scores: np.ndarray, mine: np.ndarray, threshold: float) -> dict[str, float]:
+    return {"recall": float(np.mean(scores[mine] >= threshold)), "clips": int(mine.sum())}
+
+
 def recall_by_phrasing(project: Any, cfg: TrainingConfig, pos_files: list[str], pos_max: np.ndarray,
-                       unseen_max: np.ndarray, threshold: float) -> dict[str, dict[str, float]]:
+                       unseen_files: list[str], unseen_max: np.ndarray,
+                       threshold: float) -> dict[str, dict[str, float]]:
     """Recall of each phrasing at ``threshold`` (projects with other phrasings only), on the same clips as the
     headline recall: the unseen-voice wake words when there are any, else the validation clips. Recordings and
     clips without a recorded phrasing count as the wake word."""
     if not cfg.phrasings:
         return {}
     from core.pipeline.p1_clips.phase import load_phrasings
-    from core.pipeline.p3_features.plan import UNSEEN_PREFIX, source_id
-    from core.pipeline.p3_features.store import load_sidecar
+    from core.pipeline.p3_features.plan import source_id
 
     which = load_phrasings(project.clips_dir(cfg))
-    files, scores = pos_files, pos_max
-    if len(unseen_max):
-        files = list(load_sidecar(project.features_dir(cfg), UNSEEN_PREFIX.rstrip("_"), "positive")["files"])
-        scores = unseen_max
+    files, scores = (unseen_files, unseen_max) if len(unseen_max) else (pos_files, pos_max)
     if len(files) != len(scores):
         return {}
     out: dict[str, dict[str, float]] = {}
     for phrase in (cfg.wake_word, *cfg.phrasings):
         mine = np.array([which.get(source_id(f), cfg.wake_word) == phrase for f in files], bool)
         if mine.any():
-            out[phrase] = {"recall": float(np.mean(scores[mine] >= threshold)), "clips": int(mine.sum())}
+            out[phrase] = _subset_recall(scores, mine, threshold)
     return out
 
 
-def recall_with_command(project: Any, cfg: TrainingConfig, unseen_max: np.ndarray,
+def recall_with_command(cfg: TrainingConfig, unseen_files: list[str], unseen_max: np.ndarray,
                         threshold: float) -> dict[str, dict[str, float]]:
     """Recall at ``threshold`` of the unseen-voice wake words said alone and of those followed by a command in
     the same breath ("hey jarvis, stop the music"), apart."""
     from core.pipeline.p1_clips.generator import unseen_command
-    from core.pipeline.p3_features.plan import UNSEEN_PREFIX, source_id
-    from core.pipeline.p3_features.store import load_sidecar
+    from core.pipeline.p3_features.plan import source_id
 
-    files = list(load_sidecar(project.features_dir(cfg), UNSEEN_PREFIX.rstrip("_"), "positive")["files"])
-    if not len(unseen_max) or len(files) != len(unseen_max):
+    if not len(unseen_max) or len(unseen_files) != len(unseen_max):
         return {}
-    index = [source_id(f).rpartition("_")[2] for f in files]
+    index = [source_id(f).rpartition("_")[2] for f in unseen_files]
     command = np.array([i.isdigit() and unseen_command(cfg.seed, int(i)) is not None for i in index], bool)
-    return {name: {"recall": float(np.mean(unseen_max[mine] >= threshold)), "clips": int(mine.sum())}
+    return {name: _subset_recall(unseen_max, mine, threshold)
             for name, mine in (("alone", ~command), ("followed_by_command", command)) if mine.any()}
 
 
@@ -308,6 +315,7 @@ def evaluate_model(
     # there, it decides the threshold and the headline recall; the in-voice validation clips are reported apart.
     unseen_hours = 0.0
     unseen_max = np.zeros(0, np.float32)
+    unseen_files = unseen_positive_files(project, cfg) if unseen_pos else []
     if unseen_pos and unseen_neg:
         unseen_max = np.array([float(stream_scores(score, e).max(initial=0.0)) for e in unseen_pos], np.float32)
         for e in unseen_neg:
@@ -365,10 +373,10 @@ def evaluate_model(
         metrics["recall_unseen_voices_at_0_5"] = float(np.mean(unseen_max >= 0.5))
         metrics["fa_per_hour_unseen_voices"] = sum(
             count_triggers(x, threshold) for x in streams[-len(unseen_neg):]) / unseen_hours
-        by_command = recall_with_command(project, cfg, unseen_max, threshold)
+        by_command = recall_with_command(cfg, unseen_files, unseen_max, threshold)
         if by_command:
             metrics["recall_unseen_by_utterance"] = by_command
-    by_phrasing = recall_by_phrasing(project, cfg, pos_files, pos_max, unseen_max, threshold)
+    by_phrasing = recall_by_phrasing(project, cfg, pos_files, pos_max, unseen_files, unseen_max, threshold)
     if by_phrasing:
         metrics["recall_by_phrasing"] = by_phrasing
     if real.any():
