@@ -60,6 +60,27 @@ def test_dnn_head_is_openwakeword_shaped():
         build_head({"model_type": "lstm", "layer_size": 8, "n_blocks": 1, "dropout": 0.0})
 
 
+@pytest.mark.parametrize("kind", ["dnn", "temporal"])
+def test_input_dropout_zeroes_features_in_training_only_and_keeps_saved_weights_loadable(kind):
+    cfg = small_cfg(model_type=kind, layer_size=32, n_blocks=1, input_dropout=0.5)
+    head = build_head(cfg)
+    seen: list[torch.Tensor] = []
+    first = next(m for m in head.modules() if isinstance(m, torch.nn.Linear))
+    first.register_forward_pre_hook(lambda _m, args: seen.append(args[0].detach().clone()))
+    x = torch.rand(64, 16, 96) + 0.5  # no zero features of its own
+    head.train()(x)
+    zeroed = float((seen[-1] == 0).float().mean())
+    assert 0.4 < zeroed < 0.6  # about half the features dropped (and the rest scaled up)
+    head.eval()
+    torch.testing.assert_close(head(x), head(x))
+    assert float((seen[-1] == 0).float().mean()) == 0.0  # scoring sees every feature
+    # a head saved before input dropout existed (spec without it, same weights) loads into the new code
+    old_spec = {k: v for k, v in loop.head_spec(cfg).items() if k != "input_dropout"}
+    assert build_head(old_spec).load_state_dict(head.state_dict()) is not None
+    assert loop.training_fingerprint(cfg, "f") != loop.training_fingerprint(small_cfg(model_type=kind, layer_size=32,
+                                                                                         n_blocks=1), "f")
+
+
 def test_rng_state_roundtrip_is_weights_only_safe(tmp_path):
     import random
 

@@ -32,7 +32,7 @@ _PHASE_KEYS: dict[str, tuple[str, ...]] = {
                      "pitch_probability", "augmentations_per_clip"),
     "features": ("validation_fraction", "features_dir"),
     "training": ("max_steps", "batch_size", "learning_rate", "model_type", "model_size", "layer_size", "ensemble_size",
-                 "n_blocks", "dropout", "label_smoothing", "feature_noise", "checkpoint_every"),
+                 "n_blocks", "dropout", "input_dropout", "label_smoothing", "feature_noise", "checkpoint_every"),
     "export": ("models_dir",),
     "evaluation": ("target_false_accepts_per_hour", "min_voices"),
 }
