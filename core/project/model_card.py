@@ -407,7 +407,7 @@ def quality_statement(result: dict[str, Any]) -> list[str]:
             aim = on.get("threshold_chosen_for_fa_per_hour")
             if aim is not None and float(aim) < float(target):
                 lines.append(f"The threshold was chosen for {float(aim):g}/h there: other voices and real rooms "
-                             "trigger a model more than generated audio does (2-4 times in easy-oww's benchmark).")
+                             "trigger a model more than generated audio does (1-9 times, by word, in easy-oww's benchmark).")
         else:
             lines.append(f"WARNING: no threshold met the false-accept target ({target}/h) with any recall; the "
                          f"threshold stays at {ts}. Add negative data (easy-oww download) and train again.")
