@@ -371,7 +371,7 @@ def quality_statement(result: dict[str, Any]) -> list[str]:
                      f"{on.get('unseen_positive_items', '?')} wake words in voices kept out of training "
                      "(unseen voices); this is the model's headline figure.")
         lines.append("Those voices are other speakers of the synthesisers used for training (espeak-ng, Piper). "
-                     "Other synthesisers, never used here, scored between 0.1 higher and 0.3 lower at the saved "
+                     "Other synthesisers, never used here, scored between 0.2 higher and 0.3 lower at the saved "
                      "threshold in easy-oww's benchmark (bench/README.md): expect less from voices unlike these.")
     else:
         lines.append("WARNING: no voices could be kept out of training, so recall is measured only on clips in "
