@@ -68,6 +68,21 @@ def test_rir_bank_built_once_and_cached(tmp_path: Path) -> None:
     assert "new" in c.rir_source and load_rir_bank(path) is not None
 
 
+def test_simulated_rooms_are_the_same_for_the_same_seed(tmp_path: Path) -> None:
+    """Two fresh projects with one seed simulate the same rooms (pyroomacoustics' ray tracer is seeded), so their
+    augmented clips match too; another seed gives other rooms."""
+    x = np.random.default_rng(0).standard_normal(SAMPLE_RATE).astype(np.float32) * 0.1
+    wet = []
+    for name in ("one", "two"):
+        aug = AudioAugmenter(seed=1, rir_bank_path=tmp_path / name / "rirs.npy", n_rooms=3)
+        wet.append(aug.augment(x, rng=np.random.default_rng(5), **{**OFF, "rir_prob": 1.0}))
+    assert np.array_equal(np.load(tmp_path / "one" / "rirs.npy"), np.load(tmp_path / "two" / "rirs.npy"))
+    assert np.array_equal(wet[0], wet[1])
+    other = AudioAugmenter(seed=2, rir_bank_path=tmp_path / "three" / "rirs.npy", n_rooms=3)
+    assert not np.array_equal(np.load(tmp_path / "three" / "rirs.npy"), np.load(tmp_path / "one" / "rirs.npy"))
+    assert "new" in other.rir_source
+
+
 def test_deterministic_with_seed(bank_path: Path) -> None:
     x = _speechlike()
     a = AudioAugmenter(seed=3, rir_bank_path=bank_path)

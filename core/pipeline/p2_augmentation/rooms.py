@@ -30,9 +30,24 @@ def prepare_rir(r: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray | None:
     return (r / energy).astype(np.float32)
 
 
+def _seed_ray_tracing(pra: object, seed: int, room: int) -> None:
+    """Seed pyroomacoustics' own random generators (its ray tracer draws rays from them) for one room, so a
+    project's rooms, and every augmented clip made with them, are the same on every run. An installed version
+    with neither seeding call (older releases) still gives other rooms on each run."""
+    value = int(np.random.default_rng([seed, 43, room]).integers(2**63))
+    rand = getattr(pra, "random", None)
+    if rand is not None and hasattr(rand, "seed"):
+        rand.seed(numpy=value, libroom=value)
+        return
+    set_seed = getattr(getattr(pra, "libroom", None), "set_rng_seed", None)
+    if set_seed is not None:
+        set_seed(value)
+
+
 def simulate_rirs(n_rooms: int, seed: int = 0, sr: int = SAMPLE_RATE,
                   report: Reporter = null_report, cancel: Event | None = None) -> np.ndarray:
-    """A bank (n_rooms, samples) of simulated room impulse responses (hybrid ISM + ray tracing)."""
+    """A bank (n_rooms, samples) of simulated room impulse responses (hybrid ISM + ray tracing), the same for
+    the same seed."""
     import pyroomacoustics as pra
 
     rng = np.random.default_rng([seed, 41])
@@ -58,6 +73,7 @@ def simulate_rirs(n_rooms: int, seed: int = 0, sr: int = SAMPLE_RATE,
             continue
         room.add_source(src)
         room.add_microphone(mic)
+        _seed_ray_tracing(pra, seed, tries)
         room.compute_rir()
         r = prepare_rir(room.rir[0][0], sr)
         if r is not None:
