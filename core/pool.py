@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from collections.abc import Callable, Iterable
-from threading import Event
 from typing import Any
 
 from core.events import check_cancel
@@ -11,8 +13,6 @@ from core.events import check_cancel
 
 def cpu_count() -> int:
     """CPUs this process may run on (its affinity mask, not the machine's count)."""
-    import os
-
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
@@ -26,9 +26,6 @@ def _watch_parent(parent: int, every: float = PARENT_CHECK_SECONDS) -> None:
     run were still there 39 minutes later, 630 MB each. An orphan is re-parented, so a changed parent id means
     the parent died (where it is not, as on Windows, the check never fires).
     """
-    import os
-    import threading
-    import time
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -48,7 +45,7 @@ def run_chunks(
     chunks: Iterable[Any],
     on_result: Callable[[Any], None],
     workers: int,
-    cancel: Event | None,
+    cancel: threading.Event | None,
     initializer: Callable[..., None],
     initargs: tuple = (),
     extra_args: tuple = (),
@@ -57,7 +54,6 @@ def run_chunks(
     (in completion order) in this process. Cancel is checked every 0.25 s; raises Cancelled when set.
     Workers end on their own within about a second when this process is killed."""
     import multiprocessing
-    import os
     from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 
     ex = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
