@@ -32,11 +32,13 @@ THRESHOLDS = np.unique(np.concatenate([np.round(np.arange(1, 100) / 100.0, 2),
 FALLBACK_THRESHOLD = 0.5
 # Below this many hours of negative audio a threshold is not lowered under FALLBACK_THRESHOLD.
 MIN_CALIBRATION_HOURS = 2.0
-# Generated calibration audio, in synthesisers the model knows, triggers it less than other voices do: the benchmark's
-# other engines and recordings false-accepted 2-4 times as often at the same threshold in session 12, and 1.1-9 times
-# (by word) for session 13's models (bench/README.md). The threshold is chosen for the target divided by this (when
-# reachable), so the target holds with that room; no fixed margin serves every word.
-CALIBRATION_MARGIN = 2.0
+# The threshold is chosen for the target divided by this (when reachable). Generated calibration audio may trigger a
+# model less than other voices do: 1.1-9 times less by word for session 13's models, 0.9-1.1 times for two words never
+# used in any decision (session 16, bench/README.md). With 2 (session 12 to 15) the ~2.3 h of calibration audio could
+# hold no event at all, so the threshold was its single highest peak: on those two words it kept 0.25-0.40 of the
+# benchmark's wake words where the target itself (one event allowed) kept 0.40-0.51, still at <= 0.5 false accepts per
+# hour there. No fixed margin serves every word (alexa's false accepts exceed the target either way).
+CALIBRATION_MARGIN = 1.0
 PAD_SECONDS = 1.0
 PAD_NOISE_LSB = 3.0
 
