@@ -209,7 +209,10 @@ def test_augmentation_phase(tmp_path: Path, bank_path: Path) -> None:
     unseen = project.clips_dir(cfg) / UNSEEN_DIR
     cal = next(f"cal_{k:05d}.wav" for k in range(100) if passage_is_augmented(f"cal_{k:05d}.wav"))
     write_wav(unseen / "negative" / cal, passage)
-    write_wav(unseen / "positive" / "unseen_00000.wav", _speechlike(30, 0.5))
+    for i in range(8):
+        write_wav(unseen / "positive" / f"unseen_{i:05d}.wav", _speechlike(30 + i, 0.5))
+    ws.noise_dir.mkdir(parents=True, exist_ok=True)  # a steady background noise (babble has pauses)
+    write_wav(ws.noise_dir / "hum.wav", 0.05 * np.random.default_rng(0).standard_normal(5 * SAMPLE_RATE))
     events: list = []
     s = run_augmentation_phase(project, cfg, events.append)
     assert s["positive_augmented"] == 6 and s["negative_augmented"] == 8 and "cached" in s["rirs"]
@@ -228,6 +231,11 @@ def test_augmentation_phase(tmp_path: Path, bank_path: Path) -> None:
     for rel, src in ((f"negative_augmented/{cal[:-4]}_a0.wav", passage), ("positive_augmented/unseen_00000_a0.wav",
                                                                             _speechlike(30, 0.5))):
         assert len(load_clip(unseen / rel)) == len(src) + 2 * SAMPLE_RATE
+    # The unseen-voice wake words are heard as in a home: every copy over background noise (it fills the padding
+    # before the word), not only the share training's speech odds would give.
+    leads = [rms(load_clip(unseen / "positive_augmented" / f"unseen_{i:05d}_a0.wav")[: SAMPLE_RATE // 2])
+             for i in range(8)]
+    assert min(leads) > 1e-4, leads
     s2 = run_augmentation_phase(project, cfg, events.append)
     assert s2["created"] == 0 and s2["kept"] == 19 and s2["negative_speech_augmented"] == 5
 

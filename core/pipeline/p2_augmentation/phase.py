@@ -10,7 +10,14 @@ from typing import Any
 from core.errors import EasyOWWError
 from core.events import PhaseFinished, PhaseStarted, Reporter, log, null_report
 from core.pipeline.p1_clips.generator import UNSEEN_DIR, passage_is_augmented
-from core.pipeline.p2_augmentation.augment import MIC_PROB, PHASE, SPEECH_PROBS, UNSEEN_PAD_S, AudioAugmenter
+from core.pipeline.p2_augmentation.augment import (
+    MIC_PROB,
+    PHASE,
+    SPEECH_PROBS,
+    UNSEEN_PAD_S,
+    UNSEEN_POSITIVE_PROBS,
+    AudioAugmenter,
+)
 from core.pool import cpu_count
 
 
@@ -61,7 +68,8 @@ def run_augmentation_phase(project: Any, cfg: Any, report: Reporter = null_repor
             if kind == "negative":
                 src = [p for p in src if passage_is_augmented(p.name)]
             aug.augment_clips(src, clips_dir / UNSEEN_DIR / f"{kind}_augmented", 1 if src else 0, report, cancel,
-                              {**SPEECH_PROBS, "pad_s": UNSEEN_PAD_S, "mic_prob": MIC_PROB}, 0, len(src),
+                              {**(UNSEEN_POSITIVE_PROBS if kind == "positive" else SPEECH_PROBS),
+                               "pad_s": UNSEEN_PAD_S, "mic_prob": MIC_PROB}, 0, len(src),
                               f"Augmenting unseen-voice {kind}s", long_workers)
     except BaseException as exc:
         report(PhaseFinished(PHASE, False, str(exc), time.monotonic() - t0))
