@@ -110,7 +110,7 @@ def calibrated_threshold(curve: list[dict[str, float]], target: float,
                          margin: float = CALIBRATION_MARGIN) -> tuple[float, bool, float]:
     """(threshold, met, rate aimed at): the best-recall threshold for ``target / margin`` false accepts per hour, or
     for ``target`` itself when the margin cannot be kept (see :func:`choose_threshold`)."""
-    for aim in (target / margin, target):
+    for aim in dict.fromkeys((target / margin, target)):  # once when there is no margin
         threshold, met = choose_threshold(curve, aim)
         if met:
             return threshold, True, aim
