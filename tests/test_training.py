@@ -282,6 +282,53 @@ def test_feature_noise_is_scaled_per_feature_seeded_and_changes_training(base, t
     assert not torch.equal(_weights(p0)["net.1.weight"], _weights(p1)["net.1.weight"])
 
 
+def test_input_dropout_is_applied_once_by_the_sampler_seeded_by_step(base, tmp_path, monkeypatch):
+    monkeypatch.setattr(batches, "INPUT_MASK_ROWS", 256)
+    cfg = small_cfg(max_steps=40, batch_size=64, input_dropout=0.25)
+    project, _ = featured_project(tmp_path, base, cfg)
+    data = batches.load_train_data(project, cfg)
+    data.pos = torch.as_tensor(np.asarray(data.pos)).clone().abs_() + 1.0  # no zero features of their own
+    data.neg = torch.as_tensor(np.asarray(data.neg)).clone().abs_() + 1.0
+    plain = batches.BatchSampler(data, 64, 3, torch.device("cpu"))
+    dropped = batches.BatchSampler(data, 64, 3, torch.device("cpu"), input_dropout=0.25)
+    x0 = plain.batch(0)[0].clone()
+    x1 = dropped.batch(0)[0].clone()
+    zero = x1 == 0
+    assert 0.22 < float(zero.float().mean()) < 0.28  # a quarter of the features dropped ...
+    torch.testing.assert_close(x1[~zero], x0[~zero] / 0.75)  # ... the same rows, the rest scaled up
+    # each row a mask drawn for it; the same seed and step draw the same, a later mask set other masks
+    assert len({tuple(r.flatten().tolist()) for r in zero[:32]}) >= 26  # of 256 masks
+    again = batches.BatchSampler(data, 64, 3, torch.device("cpu"), input_dropout=0.25)
+    assert torch.equal(again.batch(0)[0], x1)
+    masks = batches.input_dropout_masks(0.25, 3, 0, torch.device("cpu"))
+    assert torch.equal(masks, batches.input_dropout_masks(0.25, 3, 0, torch.device("cpu")))
+    assert not torch.equal(masks, batches.input_dropout_masks(0.25, 3, 1, torch.device("cpu")))
+    # In training the head's own input dropout is off (the sampler's is the only one) and back on afterwards.
+    seen: list[float] = []
+
+    def watch(module, args):
+        if module.training:
+            seen.append(float((args[0] == 0).float().mean()))
+
+    monkeypatch.setattr(batches, "load_train_data", lambda *a, **k: data)
+    from core.pipeline.p4_training import heads
+
+    built: list[torch.nn.Module] = []
+
+    def build(spec):
+        head = heads.build_head(spec)
+        first = next(m for m in head.modules() if isinstance(m, torch.nn.Linear))
+        first.register_forward_pre_hook(watch)
+        built.append(head)
+        return head
+
+    monkeypatch.setattr(loop, "build_head", build)
+    monkeypatch.setattr(loop, "load_train_data", lambda *a, **k: data)
+    phase.run_training_phase(project, cfg, null_report, None, resume=False)
+    assert len(seen) == 40 and 0.22 < float(np.mean(seen)) < 0.28  # 0.44 if both dropped
+    assert built[0].input_dropout() == 0.25
+
+
 class _MeanScorer(torch.nn.Module):
     """Scores a window by its mean value: a known ranking for the hard-negative test."""
 

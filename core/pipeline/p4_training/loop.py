@@ -208,7 +208,9 @@ def train_head(
     model = build_head(spec).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=1e-2)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg.max_steps))
-    sampler = BatchSampler(data, cfg.batch_size, cfg.seed, device, cfg.feature_noise)
+    input_dropout = model.input_dropout()
+    model.set_input_dropout(0.0)  # the sampler applies it
+    sampler = BatchSampler(data, cfg.batch_size, cfg.seed, device, cfg.feature_noise, input_dropout)
     step = 0
     best = {"val_loss": float("inf"), "step": -1}
     bad = 0
@@ -343,6 +345,7 @@ def train_head(
         "bank_negatives": bool(data.bank is not None),
     }
     model.eval()
+    model.set_input_dropout(input_dropout)
     checkpoint()
     if avg is not None and n_avg > 1:
         load_average(model, avg)
