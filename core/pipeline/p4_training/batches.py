@@ -1,4 +1,4 @@
-"""Training data in memory and balanced batches: half positives (real recordings drawn more often), half negatives (clips, negative-speech windows, the ACAV100M bank when downloaded), with optional hard-negative mining."""
+"""Training data in memory and balanced batches: half positives (real recordings drawn more often), half negatives (clips, negative-speech windows, the ACAV100M bank when downloaded), with optional hard-negative mining; the head's input dropout is applied here."""
 
 from __future__ import annotations
 

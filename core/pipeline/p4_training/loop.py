@@ -206,7 +206,9 @@ def train_head(
     random.seed(cfg.seed)
     np.random.seed(cfg.seed % (2**32))
     model = build_head(spec).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=1e-2)
+    # fused: one kernel for the whole update (about a tenth of a step on 2 CPU cores)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=1e-2,
+                            fused=device.type in ("cpu", "cuda"))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, cfg.max_steps))
     input_dropout = model.input_dropout()
     model.set_input_dropout(0.0)  # the sampler applies it
