@@ -104,6 +104,9 @@ async def test_record_screen_saves_a_take(audio_device, clips, tmp_path: Path): 
         job = app.jobs["jarvis#record"]
         await wait_for(pilot, lambda: "countdown" in job.phases or not job.running, 15, "the countdown")
         await wait_for(pilot, lambda: "recording" in job.phases or not job.running, 10, "the take to start")
+        # the prompt follows the worker's message on the app's next refresh
+        await wait_for(pilot, lambda: "Recording" in text_of(app, "#record-prompt") or not job.running, 5,
+                       "the prompt to say Recording")
         assert job.running, job.error
         assert "Recording" in text_of(app, "#record-prompt")
         player = audio_device.play(clips["hey"])
