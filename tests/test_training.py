@@ -310,7 +310,6 @@ def test_input_dropout_is_applied_once_by_the_sampler_seeded_by_step(base, tmp_p
         if module.training:
             seen.append(float((args[0] == 0).float().mean()))
 
-    monkeypatch.setattr(batches, "load_train_data", lambda *a, **k: data)
     from core.pipeline.p4_training import heads
 
     built: list[torch.nn.Module] = []

@@ -58,7 +58,7 @@ HARD_FROM = 0.2  # hard-negative mining starts after this share of the steps
 
 
 # Input dropout is applied here rather than in the head: torch's per-element Bernoulli draw on the CPU took half of
-# every training step (17 ms of 10 on 2 cores). Each row gets one of INPUT_MASK_ROWS masks drawn at random; the
+# every training step (10 of 20 ms on 2 cores). Each row gets one of INPUT_MASK_ROWS masks drawn at random; the
 # masks are drawn afresh every INPUT_MASK_REFRESH steps from the seed and the step, so a resumed run draws the same.
 INPUT_MASK_ROWS = 4096
 
