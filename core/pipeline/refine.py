@@ -60,7 +60,7 @@ def fine_tune(model: Any, data: Any, cfg: Any, pos: np.ndarray, neg: np.ndarray,
     import torch
 
     from core.pipeline.p4_training.batches import BatchSampler
-    from core.pipeline.p4_training.loop import loss_rows
+    from core.pipeline.p4_training.loop import adamw, loss_rows
 
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed + 1)
@@ -69,7 +69,7 @@ def fine_tune(model: Any, data: Any, cfg: Any, pos: np.ndarray, neg: np.ndarray,
     cp, cn = torch.from_numpy(pos), torch.from_numpy(neg)
     n_pos = (CORRECTION_ROWS // 2 if len(cn) else CORRECTION_ROWS) if len(cp) else 0
     n_neg = CORRECTION_ROWS - n_pos if len(cn) else 0
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate * LR_FACTOR, weight_decay=1e-2)
+    opt = adamw(model, cfg.learning_rate * LR_FACTOR, device)
     model.train()
     for step in range(steps):
         check_cancel(cancel)
