@@ -81,7 +81,7 @@ def test_made_up_word_gets_the_voices_pronunciation():
     assert w.dictionary == "" and w.voices_say.startswith("z") and w.syllables == 3
     notes = [a.text for a in r.advice if a.level == "note"]
     assert any("not in the pronouncing dictionary" in t and w.voices_say in t for t in notes)
-    assert r.near_misses  # spelling neighbours still give training its near misses
+    assert r.near_misses  # spelling neighbours still give it sound-alikes to list
 
 
 @needs_espeak

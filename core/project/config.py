@@ -110,7 +110,7 @@ class TrainingConfig:
     real_samples: int = 20
     synthetic_samples: int = 980
     negative_samples: int = 0  # 0: as many as positives
-    # Long synthetic passages of ordinary speech, near misses and "hey <word>" sequences in every
+    # Long synthetic passages of ordinary speech, pieces of the wake word and "hey <word>" sequences in every
     # voice (the main defence against false accepts). 0: automatic, 6 s per positive clip
     # (100 minutes for the default 1,000 positives).
     negative_speech_minutes: float = 0.0

@@ -1,7 +1,9 @@
 """Is this a good wake word? Pronunciation, syllables, everyday words and sound-alikes, before any training.
 
 Offline and quick (about a second the first time: one pass over the CMU dictionary). The sound-alike phrases
-are the near misses training will use as negatives (:func:`core.pipeline.p1_clips.phrases.near_miss_phrases`).
+(:func:`core.pipeline.p1_clips.phrases.near_miss_phrases`) are what the model may mistake for the wake word; training
+does not use them as negatives (they cost recall on voices it never heard, see ``phrases.NEAR_MISS_WEIGHT``), so a
+home that says them often should record them (``easy-oww record-negative``).
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ class PhraseReport:
     syllables: int
     advice: tuple[Advice, ...]
     confusable_words: tuple[tuple[str, float], ...]  # (word, zipf), most common first
-    near_misses: tuple[str, ...]  # sound-alike phrases; training uses them as negatives
+    near_misses: tuple[str, ...]  # sound-alike phrases the model may mistake for the wake word
 
     @property
     def verdict(self) -> str:

@@ -59,7 +59,8 @@ def print_report(report) -> None:  # noqa: ANN001 - core.project.word_check.Phra
         console.print(f"sounds like (common words, most common first): {escape(words)}")
     else:
         console.print("sounds like: no common word is one sound away")
-    console.print(f"near misses training will use, e.g.: {escape(', '.join(report.near_misses))}")
+    console.print(f"sound-alikes it may mistake for the wake word (record them with `easy-oww record-negative` if "
+                  f"your home says them), e.g.: {escape(', '.join(report.near_misses))}")
     colour = {"good": "green", "fair": "yellow", "poor": "red"}[report.verdict]
     console.print(f"verdict: [{colour}]{report.verdict}[/]"
                   + ("" if report.verdict == "good" else " - see the warnings above"))

@@ -164,7 +164,7 @@ class ClipGenerator(RealRecordings, Synthesiser):
         atomic_write_text(path, json.dumps(which, indent=0))
 
     def plan_adversarial_clips(self, wake_word: str, voices: Sequence[VoiceInfo], count: int) -> list[TTSJob]:
-        """What near-miss negative clip i will be (depends only on (seed, i))."""
+        """What adversarial negative clip i will be (depends only on (seed, i))."""
         by_name = {v.name: v for v in voices}
         jobs = []
         for i in range(count):
@@ -298,7 +298,7 @@ class ClipGenerator(RealRecordings, Synthesiser):
         # (a) adversarial phrases
         res = self._synthesise_missing(self.negative_dir, "adv", n_adv,
                                        lambda n: self.plan_adversarial_clips(wake_word, voices, n),
-                                       piper, report, cancel, "Synthesising near-miss phrases", total)
+                                       piper, report, cancel, "Synthesising adversarial phrases", total)
         done_before += n_adv
         # (b) pieces of negative audio
         a_res = self._audio_negatives(sources, n_audio, report, cancel, done_before, total)

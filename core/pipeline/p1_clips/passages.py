@@ -1,4 +1,4 @@
-"""Negative-speech passages: 45-80 words of everyday sentences, household talk, dictionary words, near misses and "hey <word>" sequences, never the wake word itself (deterministic for a seed and index)."""
+"""Negative-speech passages: 45-80 words of everyday sentences, household talk, dictionary words, pieces of the wake word and "hey <word>" sequences, never the wake word itself (deterministic for a seed and index)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import numpy as np
 
 from core.pipeline.p1_clips.phrases import (
     _GREETINGS,
+    NEAR_MISS_WEIGHT,
     _categories,
     _phones,
     _strip_stress,
@@ -22,7 +23,7 @@ from core.pipeline.p1_clips.phrases import (
 _PASSAGE_WEIGHTS = {
     "sentence": 0.32,
     "hey_word": 0.16,
-    "near_miss": 0.12,
+    "near_miss": NEAR_MISS_WEIGHT,  # not trained on: see phrases.NEAR_MISS_WEIGHT
     "dictionary": 0.16,
     "word_string": 0.08,
     "context": 0.08,
@@ -91,7 +92,8 @@ def _home_greetings(pool: tuple[str, ...], wake_word: str, also: tuple[str, ...]
 def negative_passage(wake_word: str, seed: int, index: int, min_words: int = 45, max_words: int = 80,
                      home: bool = False, also: tuple[str, ...] = ()) -> str:
     """A long (~20-30 s spoken) negative passage: everyday sentences (with ``home``, half of them generated),
-    "hey <word>" sequences, near misses, word strings and dictionary words, never containing the wake word.
+    "hey <word>" sequences, pieces of the wake word, word strings and dictionary words, never containing the wake
+    word (nor, since :data:`~core.pipeline.p1_clips.phrases.NEAR_MISS_WEIGHT` is 0, its near misses).
     ``home``: the calmer mix used to calibrate the threshold.
 
     Depends only on (wake word, seed, index, home, other phrasings ``also``).

@@ -223,9 +223,16 @@ def _random_word_strings(rng: np.random.Generator, n: int) -> list[str]:
     return [" ".join(rng.choice(COMMON_WORDS, size=int(rng.integers(2, 5)))) for _ in range(n)]
 
 
-# Share of each category in the adversarial pool (near misses weigh most).
+# Share of each category in the adversarial pool. Near misses (the wake word with one word swapped for a sound-alike:
+# "alexi", "hey jervis") are not trained on: TTS voices say many of them almost as they say the wake word, and a head
+# taught to refuse them refuses the wake word itself in voices, rooms and noise it never heard. Without them (here and
+# in the negative-speech passages, passages.py), alexa single heads on the same clips otherwise, seeds 1234/9153/17072,
+# mean recall over <= 0.25-2 false accepts/h: dev 0.560 -> 0.709, test 0.644 -> 0.828, every seed up; sound-alikes two
+# phonemes away instead ("alexis", "flex", "annex") lowered it (dev 0.483, test 0.551). bench/README.md, session 19.
+# The category stays listed (weight 0) so the other categories' draws are those measured.
+NEAR_MISS_WEIGHT = 0.0
 _CATEGORY_WEIGHTS = {
-    "near_miss": 0.30,
+    "near_miss": NEAR_MISS_WEIGHT,
     "partial": 0.12,
     "hey_word": 0.20,
     "context": 0.10,
