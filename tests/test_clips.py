@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -204,7 +205,29 @@ def test_near_misses_are_not_training_negatives() -> None:
         # the other categories are all still drawn
         cats = phrases.adversarial_categories(word, 3)
         found = {k for k, v in cats.items() for p in drawn if p in v}
-        assert {"partial", "hey_word", "sentence", "word_string"} <= found, (word, found)
+        assert {"partial", "hey_word", "sentence", "word_string", "shared_sound"} <= found, (word, found)
+
+
+def test_shared_sound_words_share_sounds_but_are_other_words() -> None:
+    """Everyday words with a run of the wake word's sounds ("next" for alexa) are short training negatives; none is
+    within two phoneme edits of a wake-word word, and none is the wake word or a near miss."""
+    expected = {"alexa": {"next", "extra", "excellent", "election"}, "hey jarvis": {"harvard", "jar", "carving"},
+                "hey mycroft": {"microwave", "cross"}}
+    for word, some in expected.items():
+        found = phrases.shared_sound_words(word)
+        assert some <= set(found), (word, found)
+        targets = [phrases._strip_stress(" ".join(phrases._word_phones(w))).split()
+                   for w in phrases.words_of(word) if w not in phrases._GREETINGS]
+        for w in found:
+            bare = phrases._strip_stress(phrases._phones(w)[0]).split()
+            assert min(phrases._edit_distance(bare, t) for t in targets) >= phrases.SHARED_MIN_DISTANCE, (word, w)
+        pool = phrases.adversarial_categories(word, 3)["shared_sound"]
+        assert pool and not set(pool) & set(phrases.near_miss_phrases(word))
+        assert not [p for p in pool for f in phrases.spoken_forms(word) if phrases.contains_phrase(p, f)]
+    assert phrases._edit_distance("ah l eh k s ah".split(), "n eh k s t".split()) == 3
+    # a word with no known pronunciation has none, and its adversarial draws still work
+    assert phrases.shared_sound_words("zorblax") == ()
+    assert len(phrases.adversarial_phrases("zorblax", 50, seed=1)) == 50
 
 
 def test_negative_speech_amount_scales_with_the_config() -> None:
@@ -364,6 +387,53 @@ def test_unseen_voice_set_uses_only_held_out_voices(tmp_path: Path) -> None:
                                                       "cal", 59)] == \
         [j.text for j in gen.plan_speech_passages("hey jarvis", voices, 4, "unseen", gen.unseen_negative_dir,
                                                   "cal", 59)]
+
+
+def test_calibration_speech_has_natural_voice_pseudo_speakers(tmp_path: Path, tts: PiperTTS) -> None:
+    """With a single-speaker Piper voice installed, 3 of every 10 calibration passages are spoken by it re-voiced
+    as a pseudo-speaker training never uses (pitch and formants apart); the other passages are planned exactly as
+    without it, and training passages never get one."""
+    import math
+
+    from core.pipeline.p1_clips.tts_jobs import (
+        CALIBRATION_APART,
+        CALIBRATION_PITCH,
+        PIPER_WARP,
+        calibration_pseudo_voices,
+        run_tts_job,
+    )
+
+    esp = PiperTTS(include_bundled=True, include_espeak=True, threads=1)
+    every = esp.resolve([JOE, "espeak:en-us"])
+    voices = [v for v in every if v.engine == "espeak"]
+    pseudo = calibration_pseudo_voices(every)
+    assert [v.name for v in pseudo] == [JOE]
+    gen = ClipGenerator(tmp_path / "rec", tmp_path / "clips", seed=4, workers=1)
+    plain = gen.plan_speech_passages("alexa", voices, 40, "unseen", gen.unseen_negative_dir, "cal", 59)
+    mixed = gen.plan_speech_passages("alexa", voices, 40, "unseen", gen.unseen_negative_dir, "cal", 59, pseudo)
+    moved = [j for j in mixed if j.shift is not None]
+    assert [j.index for j in moved] == [i for i in range(40) if i % 10 < 3]
+    assert all(j.voice == JOE and j.warp == 1.0 and j.swap is None and j.speaker is None for j in moved)
+    assert [j for j in mixed if j.shift is None] == [j for j in plain if j.index % 10 >= 3]
+    assert [j.text for j in mixed] == [j.text for j in plain]
+    for j in moved:  # never on training's resampling warp (pitch = formants) nor in its other-sex range
+        assert abs(math.log(j.shift.pitch / j.shift.formant)) >= math.log(CALIBRATION_APART) - 1e-9
+        assert CALIBRATION_PITCH[0] <= j.shift.pitch <= CALIBRATION_PITCH[1] < 1.55
+        assert not PIPER_WARP[0] <= j.shift.pitch == j.shift.formant <= PIPER_WARP[1]
+    assert len({round(j.shift.pitch, 3) for j in moved}) == len(moved)
+    assert all(j.shift is None for j in gen.plan_speech_passages("alexa", every, 40))  # training passages
+    # Real synthesis: the pseudo-speaker says the same words in another voice (a different pitch).
+    from core.audio.vocoder import median_f0
+
+    job = moved[0]
+    short = replace(job, text="Next, we go to the market.", out_path=str(tmp_path / "shifted.wav"))
+    same = replace(short, shift=None, out_path=str(tmp_path / "joe.wav"))
+    assert run_tts_job(tts, short) is None and run_tts_job(tts, same) is None
+    a, _ = sf.read(short.out_path, dtype="float32")
+    b, _ = sf.read(same.out_path, dtype="float32")
+    assert np.abs(a).max() > 0.05 and 0.7 < len(a) / len(b) < 1.3
+    ratio = median_f0(a) / median_f0(b)
+    assert abs(math.log(ratio / job.shift.pitch)) < math.log(1.25), (ratio, job.shift.pitch)
 
 
 def test_home_passages_hold_no_pieces_of_the_wake_word() -> None:

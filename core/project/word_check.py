@@ -8,22 +8,18 @@ home that says them often should record them (``easy-oww record-negative``).
 
 from __future__ import annotations
 
-import gzip
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
 from core.audio.tts import PiperTTS
 from core.errors import EasyOWWError
 from core.pipeline.p1_clips import phrases
+from core.word_frequency import COMMON_ZIPF, word_frequencies
 
-FREQUENCY_FILE = Path(__file__).resolve().parents[1] / "data" / "word_frequency.tsv.gz"
 EVERYDAY_ZIPF = 4.0  # said at least once per 100,000 words: comes up in conversation and on TV
-COMMON_ZIPF = 3.0  # in the frequency list at all (words rarer than this are not listed)
 MIN_SYLLABLES = 3  # openWakeWord's advice: 3-4 syllables or more false-trigger far less
 MAX_SYLLABLES = 7
 _IPA_VOWELS = "aeiouyæɑɒɔəɛɜɚɝɪʊʌʏøœɐɘɵɤɯɨʉ"
@@ -65,19 +61,6 @@ class PhraseReport:
     def verdict(self) -> str:
         warnings = sum(a.level == "warning" for a in self.advice)
         return "good" if warnings == 0 else "fair" if warnings == 1 else "poor"
-
-
-@lru_cache(maxsize=1)
-def word_frequencies() -> dict[str, float]:
-    """English word -> Zipf frequency (words at or above :data:`COMMON_ZIPF`), from the bundled list."""
-    out: dict[str, float] = {}
-    with gzip.open(FREQUENCY_FILE, "rt", encoding="utf-8") as f:
-        for line in f:
-            if line.startswith("#"):
-                continue
-            word, _, value = line.rstrip("\n").partition("\t")
-            out[word] = float(value)
-    return out
 
 
 def zipf(word: str) -> float:

@@ -32,9 +32,12 @@ from core.pipeline.p1_clips.real_recordings import RealRecordings
 from core.pipeline.p1_clips.sounds import sound_passage
 from core.pipeline.p1_clips.synthesis import Synthesiser
 from core.pipeline.p1_clips.tts_jobs import (
+    CALIBRATION_PIPER_SHARE,
     SPEECH_ESPEAK_SHARE,
     TTSJob,
     _existing,
+    calibration_pseudo_voices,
+    calibration_shift,
     job_seed,
     pool_voices,
     pseudo_speaker,
@@ -185,10 +188,11 @@ class ClipGenerator(RealRecordings, Synthesiser):
 
     def plan_speech_passages(self, wake_word: str, voices: Sequence[VoiceInfo], count: int,
                              pool: str = "train", folder: Path | None = None, prefix: str = "speech",
-                             kind: int = 37) -> list[TTSJob]:
-        """What negative-speech passage i will be (depends only on (seed, i))."""
+                             kind: int = 37, pseudo: Sequence[VoiceInfo] = ()) -> list[TTSJob]:
+        """What negative-speech passage i will be (depends only on (seed, i)). ``pseudo``: single-speaker Piper
+        voices that speak CALIBRATION_PIPER_SHARE of every 10 passages as vocoded pseudo-speakers (calibration)."""
         folder = folder or self.speech_dir
-        by_name = {v.name: v for v in voices}
+        by_name = {v.name: v for v in (*voices, *pseudo)}
         jobs = []
         for i in range(count):
             name, spk = voice_for_index(voices, i, self.seed + 2 + (0 if pool == "train" else 5),
@@ -196,12 +200,16 @@ class ClipGenerator(RealRecordings, Synthesiser):
             rng = np.random.default_rng([self.seed, i, kind])
             pro = random_prosody(rng)
             warp, swap = pseudo_speaker(by_name[name], rng, self.seed, kind, i, train=pool == "train")
+            shift = None
+            if pseudo and i % 10 < CALIBRATION_PIPER_SHARE:
+                name, spk, warp, swap = pseudo[(i // 10) % len(pseudo)].name, None, 1.0, None
+                shift = calibration_shift(np.random.default_rng([self.seed, i, kind, 83]))
             jobs.append(TTSJob(i, str(folder / f"{prefix}_{i:05d}.wav"),
                                passages.negative_passage(wake_word, self.seed + kind - 37, i, home=pool == "unseen",
                                                         also=self.phrasings),
                                name, spk,
                                pro.length_scale, pro.noise_scale, pro.noise_w, 0, False,
-                               job_seed(self.seed, kind, i), warp, swap))
+                               job_seed(self.seed, kind, i), warp, swap, shift))
         return jobs
 
     def generate_sound_passages(self, folder: Path, prefix: str, count: int, kind: int,
@@ -221,8 +229,10 @@ class ClipGenerator(RealRecordings, Synthesiser):
         n_passages: int, report: Reporter = null_report, cancel: Event | None = None,
     ) -> dict[str, Any]:
         """The unseen-voice set: wake words (``unseen/positive``) and negative passages plus everyday sounds
-        (``unseen/negative``) in voices kept out of training. Empty when no voice has an unseen speaker."""
-        voices = pool_voices(self._voices(piper, voice_models), "unseen")
+        (``unseen/negative``) in voices kept out of training (and, for a share of the passages, single-speaker Piper
+        voices as pseudo-speakers training never used). Empty when no voice has an unseen speaker."""
+        every_voice = self._voices(piper, voice_models)
+        voices = pool_voices(every_voice, "unseen")
         if not voices:
             n_positive = n_passages = 0
         self.unseen_positive_dir.mkdir(parents=True, exist_ok=True)
@@ -236,7 +246,8 @@ class ClipGenerator(RealRecordings, Synthesiser):
         n_sound = int(round(n_passages * 0.2)) if n_passages else 0
         neg = self._synthesise_missing(
             self.unseen_negative_dir, "cal", n_passages - n_sound,
-            lambda n: self.plan_speech_passages(wake_word, voices, n, "unseen", self.unseen_negative_dir, "cal", 59),
+            lambda n: self.plan_speech_passages(wake_word, voices, n, "unseen", self.unseen_negative_dir, "cal", 59,
+                                                calibration_pseudo_voices(every_voice)),
             piper, report, cancel, "Synthesising calibration speech in unseen voices")
         self.generate_sound_passages(self.unseen_negative_dir, "calsound", n_sound, 61, cancel)
         files = list(self.unseen_negative_dir.glob("*.wav"))

@@ -10,6 +10,7 @@ import numpy as np
 from core.pipeline.p1_clips.phrases import (
     _GREETINGS,
     NEAR_MISS_WEIGHT,
+    RUDE_WORDS,
     _categories,
     _phones,
     _strip_stress,
@@ -63,17 +64,13 @@ _HOME_WEIGHTS = {
 }
 
 
-_RUDE = frozenset({"fuck", "fucking", "fucked", "shit", "bitch", "cunt", "dick", "ass", "asshole", "bastard", "damn",
-                   "crap", "piss", "slut", "whore", "nigga", "nigger", "fag", "faggot", "retard", "sex", "porn"})
-
-
 @lru_cache(maxsize=1)
 def _frequent_words() -> tuple[tuple[str, ...], np.ndarray]:
     """English words and their probabilities of use (from the bundled Zipf frequency list)."""
-    from core.project.word_check import word_frequencies
+    from core.word_frequency import word_frequencies
 
     freq = word_frequencies()
-    words = tuple(w for w in freq if w not in _RUDE)
+    words = tuple(w for w in freq if w not in RUDE_WORDS)
     p = 10.0 ** np.array([freq[w] for w in words])
     return words, p / p.sum()
 

@@ -26,6 +26,11 @@ _CONTEXT_TEMPLATES: tuple[str, ...] = (
     "Nobody mentioned {w} at the meeting.",
 )
 
+# Never synthesised, whatever the frequency lists say.
+RUDE_WORDS = frozenset({"fuck", "fucking", "fucked", "shit", "bitch", "cunt", "dick", "ass", "asshole", "bastard",
+                        "damn", "crap", "piss", "slut", "whore", "nigga", "nigger", "fag", "faggot", "retard", "sex",
+                        "porn"})
+
 _GREETINGS = frozenset({"hey", "hi", "hello", "ok", "okay", "yo", "oh", "a", "the"})
 
 _CONTEXT_MIDDLE: tuple[str, ...] = (
@@ -219,6 +224,83 @@ def hey_word_phrases(wake_word: str) -> list[str]:
     return out
 
 
+def _edit_distance(a: list[str], b: list[str]) -> int:
+    """Levenshtein distance between two phoneme sequences."""
+    prev = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        cur = [i]
+        for j, y in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x != y)))
+        prev = cur
+    return prev[-1]
+
+
+def _word_phones(word: str) -> list[str]:
+    """The word's first CMU pronunciation as phonemes (with stress marks); for a word the dictionary lacks, its
+    respelling's ("mycroft" -> "my croft"); [] when neither is known."""
+    prons = _phones(word)
+    if prons:
+        return prons[0].split()
+    for spelled in word_respellings(word):
+        parts = [_phones(w) for w in spelled.split()]
+        if parts and all(parts):
+            return " ".join(p[0] for p in parts).split()
+    return []
+
+
+# Everyday words that share a run of the wake word's sounds around its stressed vowel but are clearly other words
+# ("next", "excellent", "extra", "election" for alexa; "harvard", "jargon" for jarvis): at least SHARED_RUN phonemes in a
+# row, yet at least SHARED_MIN_DISTANCE edits from every word of the wake word, so no voice says them like it.
+SHARED_RUN = 3
+SHARED_MIN_DISTANCE = 3
+# Phrases of the quality benchmark's frozen test split (bench/) never become training text.
+_FROZEN_TEST_PHRASES = frozenset({"electric"})
+
+
+@lru_cache(maxsize=64)
+def shared_sound_words(wake_word: str, limit: int = 48) -> tuple[str, ...]:
+    """Common words (most frequent first) sharing a run of sounds with the wake word's words (see SHARED_RUN)."""
+    from core.word_frequency import word_frequencies
+
+    targets: list[tuple[list[str], set[str]]] = []
+    for w in words_of(wake_word):
+        ph = _word_phones(w)
+        if w in _GREETINGS or len(ph) < SHARED_RUN + 1:
+            continue
+        stressed = [i for i, p in enumerate(ph) if p.endswith("1")] or [i for i, p in enumerate(ph) if p[-1].isdigit()]
+        bare = _strip_stress(" ".join(ph)).split()
+        runs = {" ".join(bare[i:j]) for i in range(len(bare)) for j in range(i + SHARED_RUN, len(bare))
+                if any(i <= s < j for s in stressed)}
+        targets.append((bare, runs))
+    if not targets:
+        return ()
+    own = set(words_of(wake_word))
+    out: list[str] = []
+    for word, _z in sorted(word_frequencies().items(), key=lambda kv: (-kv[1], kv[0])):
+        unusable = word in own or word in RUDE_WORDS or word.startswith("sex") or word in _FROZEN_TEST_PHRASES
+        if unusable or not re.fullmatch(r"[a-z]{2,}", word):
+            continue
+        prons = _phones(word)
+        if not prons:
+            continue
+        bare = _strip_stress(prons[0]).split()
+        padded = f" {' '.join(bare)} "
+        if any(any(f" {r} " in padded for r in runs) for _t, runs in targets) and \
+                all(_edit_distance(bare, t) >= SHARED_MIN_DISTANCE for t, _r in targets):
+            out.append(word)
+            if len(out) >= limit:
+                break
+    return tuple(out)
+
+
+def shared_sound_phrases(wake_word: str) -> list[str]:
+    """:func:`shared_sound_words` said alone ("Next.") and beside a common word, as short clips."""
+    out: list[str] = []
+    for k, w in enumerate(shared_sound_words(wake_word)):
+        out += [w, f"{COMMON_WORDS[(3 * k) % 40]} {w}", f"{w} {COMMON_WORDS[(7 * k + 1) % 40]}"]
+    return out
+
+
 def _random_word_strings(rng: np.random.Generator, n: int) -> list[str]:
     return [" ".join(rng.choice(COMMON_WORDS, size=int(rng.integers(2, 5)))) for _ in range(n)]
 
@@ -239,6 +321,11 @@ _CATEGORY_WEIGHTS = {
     "context": 0.10,
     "sentence": 0.18,
     "word_string": 0.10,
+    # Everyday words sharing a run of its sounds ("next", "extra" for alexa; shared_sound_words), short: an alexa model
+    # trained without them fired on "Next." and "Excellent." in its own training voice (0.98-0.99). With them, test
+    # split, one run each: hey jarvis 0.604 -> 0.692 recall at <= 0.5 FA/h, alexa 0.710 -> 0.694 with false accepts
+    # at 0.5 45 -> 36.5 per hour (bench/README.md, session 20).
+    "shared_sound": 0.15,
 }
 
 
@@ -262,6 +349,7 @@ def _categories(wake_word: str, seed: int, also: tuple[str, ...] = ()) -> dict[s
         "context": context_phrases(wake_word),
         "sentence": list(EVERYDAY_SENTENCES),
         "word_string": _random_word_strings(rng, 60),
+        "shared_sound": shared_sound_phrases(wake_word),
     }
     for phrase in also:  # near misses of every phrasing, interleaved so each weighs the same
         more = {"near_miss": near_miss_phrases(phrase), "partial": partial_phrases(phrase),
