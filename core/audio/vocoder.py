@@ -144,7 +144,7 @@ PITCH_RATIO = (1.55, 2.05)  # the new voice's pitch: this many times higher (mal
 FORMANT_RATIO = (1.10, 1.24)  # formants up by this factor (male -> female) or down by it (female -> male)
 
 
-def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
+def log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
     return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
 
 
@@ -160,7 +160,7 @@ class SexSwap:
 
     @classmethod
     def draw(cls, rng: np.random.Generator) -> SexSwap:
-        return cls(_log_uniform(rng, *PITCH_RATIO), float(rng.uniform(0.7, 1.5)), _log_uniform(rng, *FORMANT_RATIO),
+        return cls(log_uniform(rng, *PITCH_RATIO), float(rng.uniform(0.7, 1.5)), log_uniform(rng, *FORMANT_RATIO),
                    float(rng.uniform(0.03, 0.3)))
 
 

@@ -241,11 +241,8 @@ def _word_phones(word: str) -> list[str]:
     prons = _phones(word)
     if prons:
         return prons[0].split()
-    for spelled in word_respellings(word):
-        parts = [_phones(w) for w in spelled.split()]
-        if parts and all(parts):
-            return " ".join(p[0] for p in parts).split()
-    return []
+    spelled = word_respellings(word)  # each part is a dictionary word
+    return " ".join(_phones(w)[0] for w in spelled[0].split()).split() if spelled else []
 
 
 # Everyday words that share a run of the wake word's sounds around its stressed vowel but are clearly other words

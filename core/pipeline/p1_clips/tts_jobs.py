@@ -25,7 +25,7 @@ from core.audio.files import (
     write_wav,
 )
 from core.audio.tts import PiperTTS, VoiceInfo
-from core.audio.vocoder import SexSwap, VoiceShift, swap_sex, vocode
+from core.audio.vocoder import SexSwap, VoiceShift, log_uniform, swap_sex, vocode
 from core.errors import AudioError, EasyOWWError
 
 PAD_SLACK = int(0.08 * SAMPLE_RATE)  # trim_silence keeps 50 ms of silence each side; 40 ms of each may go
@@ -118,14 +118,13 @@ def pool_voices(voices: Sequence[VoiceInfo], pool: str) -> list[VoiceInfo]:
 def calibration_shift(rng: np.random.Generator) -> VoiceShift:
     """A calibration pseudo-speaker (see CALIBRATION_PITCH): pitch and formants moved apart."""
     while True:
-        pitch = float(np.exp(rng.uniform(*np.log(CALIBRATION_PITCH))))
-        formant = float(np.exp(rng.uniform(*np.log(CALIBRATION_FORMANT))))
+        pitch, formant = log_uniform(rng, *CALIBRATION_PITCH), log_uniform(rng, *CALIBRATION_FORMANT)
         if abs(np.log(pitch / formant)) >= np.log(CALIBRATION_APART):
             return VoiceShift(pitch, float(rng.uniform(0.6, 1.4)), formant, float(rng.uniform(0.03, 0.3)))
 
 
 def calibration_pseudo_voices(voices: Sequence[VoiceInfo]) -> list[VoiceInfo]:
-    """Single-speaker Piper voices, whose calibration passages are spoken by warped pseudo-speakers."""
+    """Single-speaker Piper voices, whose calibration passages are spoken by vocoded pseudo-speakers."""
     return [v for v in voices if v.engine == "piper" and v.speakers <= 1]
 
 
