@@ -91,7 +91,7 @@ class StreamingEmbedder:
         out = self.mel.run(None, {"input": x.astype(np.float32)[None, :]})[0]
         return np.squeeze(out) / 10.0 + 2.0
 
-    def _embed_windows(self, windows: np.ndarray, batch: int = 256) -> np.ndarray:
+    def _embed_windows(self, windows: np.ndarray, batch: int = 16) -> np.ndarray:
         outs = []
         for i in range(0, len(windows), batch):
             chunk = windows[i:i + batch].astype(np.float32)[..., None]
