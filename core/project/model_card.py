@@ -407,8 +407,8 @@ def quality_statement(result: dict[str, Any]) -> list[str]:
             aim = on.get("threshold_chosen_for_fa_per_hour")
             if aim is not None and float(aim) < float(target):
                 lines.append(f"The threshold was chosen for {float(aim):g}/h there.")
-            lines.append("Other voices and real rooms may trigger it more often than this audio does: from less "
-                         "often to 11 times as often, by word, in easy-oww's benchmark (bench/README.md).")
+            lines.append("Other voices and real rooms may trigger it more often than this audio does: from as "
+                         "often to about 40 times as often, by word, in easy-oww's benchmark (bench/README.md).")
         else:
             lines.append(f"WARNING: no threshold met the false-accept target ({target}/h) with any recall; the "
                          f"threshold stays at {ts}. Add negative data (easy-oww download) and train again.")
