@@ -123,8 +123,8 @@ def per_row_clamp_mel_bytes(path: Path) -> bytes | None:
 MEL_BATCH = 512  # 80 ms chunks per melspectrogram call
 
 
-EMBED_BATCH = 16  # mel windows per embedding call: small batches keep the conv activations in cache (about
-# 1.3-1.6x the frames per second of 256 on a 2-core machine, identical output; bench/train.py prints the rate)
+EMBED_BATCH = 16  # mel windows per embedding call: small batches keep the conv activations in cache (identical
+# output; 1.3x the frames per second of 256 for one thread, 5 % off the whole features phase: bench/README.md, session 21)
 
 
 class FeatureExtractor:
