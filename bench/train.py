@@ -3,7 +3,7 @@
 Prints: raw feature-extraction throughput (openWakeWord's ONNX models called directly, one
 openwakeword.utils.AudioFeatures batch) beside easy-oww's features phase; bare torch training
 steps/s for the same head and batch beside easy-oww's training phase; wall time per phase for the
-chosen preset; peak memory.
+chosen preset; peak memory (per process, and the whole process tree sampled every 0.5 s).
 
     python bench/train.py                # default config ("hey jarvis"), fresh project
     python bench/train.py --preset quick
@@ -13,9 +13,11 @@ chosen preset; peak memory.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import shutil
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -108,6 +110,66 @@ class PrintReporter:
             print(f"{stamp} {event.level}: {event.message}", flush=True)
 
 
+def _tree_pids(root: int) -> list[int]:
+    """``root`` and every process below it, from /proc/<pid>/stat parent ids."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as fh:
+                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(children.get(pid, []))
+    return out
+
+
+def _tree_memory_mb(root: int) -> tuple[float, float]:
+    """(proportional set size, resident set size) of the whole process tree in MB (Linux /proc)."""
+    pss = rss = 0
+    for pid in _tree_pids(root):
+        try:
+            with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as fh:
+                for line in fh:
+                    if line.startswith("Pss:"):
+                        pss += int(line.split()[1])
+                    elif line.startswith("Rss:"):
+                        rss += int(line.split()[1])
+        except OSError:
+            continue
+    return pss / 1024, rss / 1024
+
+
+class TreePeak:
+    """Samples the whole process tree's memory every ``every`` seconds in a thread; keeps the peaks."""
+
+    def __init__(self, every: float = 0.5) -> None:
+        self.every, self.pss, self.rss = every, 0.0, 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            pss, rss = _tree_memory_mb(os.getpid())
+            self.pss, self.rss = max(self.pss, pss), max(self.rss, rss)
+
+    def __enter__(self) -> TreePeak:
+        if Path("/proc/self/smaps_rollup").exists():
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", choices=["default", "quick"], default="default")
@@ -140,7 +202,8 @@ def main() -> None:
         shutil.rmtree(project_dir)
     project = ws.project(cfg.project_name) if project_dir.exists() else ws.create_project(cfg)
     t = time.monotonic()
-    summary = run_training(project.path, ws.root, report=PrintReporter())
+    with TreePeak() as tree:
+        summary = run_training(project.path, ws.root, report=PrintReporter())
     total = time.monotonic() - t
     print("\nphase           minutes")
     for phase in PHASES:
@@ -158,6 +221,9 @@ def main() -> None:
     peak_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     peak_children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"peak memory: {peak_self:.0f} MB (main process), {peak_children:.0f} MB (largest worker)")
+    if tree.pss:
+        print(f"peak memory of the whole process tree (sampled every {tree.every} s): {tree.pss:.0f} MB "
+              f"proportional set size (shared pages split between processes), {tree.rss:.0f} MB resident")
     print(f"model: {summary.model_path}  threshold {summary.threshold}  metrics {summary.metrics}")
 
 

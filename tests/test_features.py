@@ -343,6 +343,28 @@ def test_batched_melspectrogram_equals_one_call_per_chunk():
     np.testing.assert_array_equal(batched, ext.mel_stream(audio))
 
 
+def test_sequence_embedding_equals_one_window_at_a_time():
+    """The speech-embedding model run over whole stretches of frames gives exactly what each 76-frame window gives
+    (and a batch of clips' melspectrograms in one call what one call per chunk gives)."""
+    fm = locate_feature_models(None)
+    ext = embedder.FeatureExtractor(fm, threads=1)
+    assert ext._emb_seq is not None
+    windowed = embedder.FeatureExtractor(fm, threads=1)
+    windowed._emb_seq = windowed._mel_batched = None  # one window per embedding call, one chunk per melspectrogram call
+    rng = np.random.default_rng(2)
+    n = 16000 * 11 + 700  # several sequence calls and a ragged end
+    level = np.repeat(rng.random(n // embedder.CHUNK + 1) ** 2, embedder.CHUNK)[:n]
+    audio = np.round(rng.standard_normal(n) * 6000 * level)
+    seq = ext.embed_stream(audio)
+    assert len(seq) > embedder.SEQUENCE_WINDOWS and seq.shape == (n // embedder.CHUNK - 9, 96)
+    np.testing.assert_array_equal(seq, windowed.embed_stream(audio))
+    clips = np.round(rng.standard_normal((5, embedder.MEL_CONTEXT + embedder.WINDOW_SAMPLES)) * 3000)
+    np.testing.assert_array_equal(ext.clip_windows(clips), windowed.clip_windows(clips))
+    assert ext.clip_windows(clips[:0]).shape == (0, 16, 96)
+    # a graph that is not the convolutional embedding model is refused, not rewritten
+    assert embedder.sequence_embedding_bytes(fm.melspec) is None
+
+
 def test_unseen_calibration_passages_are_embedded_once_each(tmp_path):
     """Calibration passages: the augmented copy replaces the clean one where there is one; wake words keep both."""
     import soundfile as sf

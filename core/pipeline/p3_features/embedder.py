@@ -1,4 +1,7 @@
-"""openWakeWord's features, computed the way a live stream computes them: 80 ms chunks -> melspectrogram (with its 480-sample context) -> 76-frame windows -> the speech embedding -> (16, 96) per 1.28 s."""
+"""openWakeWord's features, computed the way a live stream computes them: 80 ms chunks -> melspectrogram (with its 480-sample context) -> 76-frame windows -> the speech embedding -> (16, 96) per 1.28 s.
+
+The results equal a live stream's exactly; the work is batched: many chunks per melspectrogram call, and the
+embedding model run over whole stretches of frames, so overlapping windows share their convolutions."""
 
 from __future__ import annotations
 
@@ -120,6 +123,52 @@ def per_row_clamp_mel_bytes(path: Path) -> bytes | None:
     return model.SerializeToString()
 
 
+def sequence_embedding_bytes(path: Path) -> bytes | None:
+    """openWakeWord's speech-embedding model made to take any number of mel frames at once.
+
+    The model is convolutional in time: every time kernel is unpadded and its pools halve time three times, so
+    over ``76 + 8 k`` frames it gives ``k + 1`` embeddings, one per 80 ms chunk, each exactly what the 76-frame
+    window ending there gives alone. Overlapping windows then share their convolutions instead of each computing
+    all 76 frames (5-9x fewer operations). Only the input and output reshapes change: (B, L, 32, 1) in,
+    (B, T, 96, 1) out. None when the graph is not the expected one (then windows run one by one).
+    """
+    try:
+        import onnx
+        from onnx import TensorProto, helper
+    except ImportError:  # pragma: no cover - onnx is a dependency
+        return None
+    model = onnx.load(str(path))
+    g = model.graph
+    nodes = list(g.node)
+    if (len(g.input) != 1 or len(g.output) != 1 or len(nodes) < 3 or nodes[0].op_type != "Reshape"
+            or nodes[-1].op_type != "Reshape" or nodes[0].input[0] != g.input[0].name
+            or nodes[-1].output[0] != g.output[0].name
+            or any(n.op_type not in _SEQUENCE_OPS for n in nodes[1:-1])):
+        return None
+    dims = g.input[0].type.tensor_type.shape.dim
+    if len(dims) != 4:
+        return None
+    out_name = "easy_oww_sequence"
+    first = helper.make_node("Transpose", [nodes[0].input[0]], list(nodes[0].output), perm=[0, 3, 1, 2])
+    last = helper.make_node("Transpose", [nodes[-1].input[0]], [out_name], perm=[0, 2, 1, 3])
+    del g.node[:]
+    g.node.extend([first, *nodes[1:-1], last])
+    shapes = {nodes[0].input[1], nodes[-1].input[1]}
+    for init in [i for i in g.initializer if i.name in shapes]:
+        g.initializer.remove(init)
+    del g.value_info[:]
+    dims[1].dim_param = "frames"
+    g.output.remove(g.output[0])
+    g.output.append(helper.make_tensor_value_info(out_name, TensorProto.FLOAT, ["batch", "embeddings", EMB_DIM, 1]))
+    return model.SerializeToString()
+
+
+_SEQUENCE_OPS = {"Conv", "LeakyRelu", "Max", "MaxPool", "Relu", "Clip", "Add", "Mul"}  # time-local, no reshapes
+
+
+SEQUENCE_WINDOWS = 64  # embeddings per sequence call (their frames overlap by 68)
+
+
 MEL_BATCH = 512  # 80 ms chunks per melspectrogram call
 
 
@@ -141,6 +190,51 @@ class FeatureExtractor:
         self._emb = onnx_session(models.embedding, max(1, self.threads))
         self.embed_batch = embed_batch
         self._lock = threading.Lock()
+        sequence = sequence_embedding_bytes(models.embedding)
+        self._emb_seq = onnx_session(sequence, max(1, self.threads)) if sequence is not None else None
+        if self._emb_seq is not None and not self._sequence_agrees():
+            self._emb_seq = None
+
+    def _sequence_agrees(self) -> bool:
+        """The sequence model gives what the window model gives (checked once, on a made-up melspectrogram)."""
+        rng = np.random.default_rng(0)
+        mel = (rng.standard_normal((MEL_WINDOW + 8 * 5 + 4, 32)) * 2 + 1).astype(np.float32)
+        try:
+            seq = self.embed_mel_sequence(mel)
+        except Exception:  # noqa: BLE001 - any failure means: use the window model
+            return False
+        ref = self.embed_mel_windows(self.mel_windows(mel))
+        return seq.shape == ref.shape and bool(np.allclose(seq, ref, atol=1e-4))
+
+    def embed_mel_sequence(self, mel: np.ndarray) -> np.ndarray:
+        """``embed_mel_windows(mel_windows(mel))`` computed in overlapping stretches by the sequence model."""
+        if self._emb_seq is None:
+            return self.embed_mel_windows(self.mel_windows(mel))
+        ends = np.arange(8, len(mel) + 1, 8)
+        ends = ends[ends >= MEL_WINDOW]
+        out = np.empty((len(ends), EMB_DIM), np.float32)
+        for i in range(0, len(ends), SEQUENCE_WINDOWS):
+            e = ends[i : i + SEQUENCE_WINDOWS]
+            x = np.ascontiguousarray(mel[e[0] - MEL_WINDOW : e[-1]], dtype=np.float32)[None, :, :, None]
+            out[i : i + len(e)] = self._emb_seq.run(None, {"input_1": x})[0][0, :, :, 0]
+        return out
+
+    def embed_mel_clips(self, mels: np.ndarray) -> np.ndarray:
+        """(B, F, 32) melspectrograms of equal length -> (B, W, 96): every chunk-end window of each, batched."""
+        if len(mels) == 0:
+            return np.empty((0, N_FRAMES, EMB_DIM), np.float32)
+        if self._emb_seq is None:
+            wins = np.concatenate([self.mel_windows(m) for m in mels])
+            return self.embed_mel_windows(wins).reshape(len(mels), -1, EMB_DIM)
+        ends = np.arange(8, mels.shape[1] + 1, 8)
+        ends = ends[ends >= MEL_WINDOW]
+        if len(ends) == 0:
+            return np.empty((len(mels), 0, EMB_DIM), np.float32)
+        x = np.ascontiguousarray(mels[:, ends[0] - MEL_WINDOW : ends[-1]], dtype=np.float32)[..., None]
+        out = np.empty((len(mels), len(ends), EMB_DIM), np.float32)
+        for i in range(0, len(x), self.embed_batch):
+            out[i : i + self.embed_batch] = self._emb_seq.run(None, {"input_1": x[i : i + self.embed_batch]})[0][..., 0]
+        return out
 
     # ---- melspectrogram, streamed in 80 ms chunks
     def mel_stream(self, audio: np.ndarray, context: np.ndarray | None = None) -> np.ndarray:
@@ -169,6 +263,22 @@ class FeatureExtractor:
         out += 2.0
         return out
 
+    def mel_clips(self, windows: np.ndarray) -> np.ndarray:
+        """(B, 480 + N) int16-valued windows (480 samples of context each) -> (B, 8 N / 1280, 32), as
+        :meth:`mel_stream` gives for each, with every clip's chunks in one melspectrogram call."""
+        x = np.asarray(windows, dtype=np.float32)
+        if len(x) == 0:
+            return np.empty((0, 0, 32), np.float32)
+        n_chunks = (x.shape[1] - MEL_CONTEXT) // CHUNK
+        if self._mel_batched is None or n_chunks < 1 or len(x) * n_chunks > MEL_BATCH:
+            return np.stack([self.mel_stream(w[MEL_CONTEXT:], context=w[:MEL_CONTEXT]) for w in x])
+        segs = np.lib.stride_tricks.sliding_window_view(x, CHUNK + MEL_CONTEXT, axis=1)[:, ::CHUNK][:, :n_chunks]
+        batch = np.ascontiguousarray(segs.reshape(-1, CHUNK + MEL_CONTEXT))
+        mel = self._mel_batched.run(None, {"input": batch})[0].reshape(len(x), n_chunks * 8, 32)
+        mel /= 10.0
+        mel += 2.0
+        return mel
+
     def embed_mel_windows(self, windows: np.ndarray) -> np.ndarray:
         """(W, 76, 32) mel windows -> (W, 96) embeddings, batched."""
         out = np.empty((len(windows), EMB_DIM), np.float32)
@@ -194,15 +304,12 @@ class FeatureExtractor:
         chunk ``t + 9`` (the first 9 chunks only fill the 76-frame mel window).
         """
         with self._lock:
-            mel = self.mel_stream(audio)
-            return self.embed_mel_windows(self.mel_windows(mel))
+            return self.embed_mel_sequence(self.mel_stream(audio))
 
     def clip_windows(self, windows: np.ndarray) -> np.ndarray:
         """(B, 480 + 32000) int16-valued windows -> (B, 16, 96) features."""
         with self._lock:
-            mels = [self.mel_stream(w[MEL_CONTEXT:], context=w[:MEL_CONTEXT]) for w in windows]
-            wins = np.concatenate([self.mel_windows(m) for m in mels]) if mels else np.empty((0, 76, 32))
-            emb = self.embed_mel_windows(wins)
+            emb = self.embed_mel_clips(self.mel_clips(windows))
         return emb.reshape(len(windows), N_FRAMES, EMB_DIM)
 
 
