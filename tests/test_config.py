@@ -14,7 +14,8 @@ def test_defaults_match_seed():
     assert cfg.use_augmentation and cfg.augmentation_probability == 0.8
     assert cfg.noise_probability == 0.5 and cfg.rir_probability == 0.5
     assert cfg.negative_speech_minutes == 0.0  # automatic: scales with the positives
-    assert cfg.augmentations_per_clip == 2  # the second copy is the noisy/reverberant one
+    assert cfg.augmentations_per_clip == 4  # copies after the first are noisy/reverberant more often
+    assert TrainingConfig.quick("q", "hey jarvis").augmentations_per_clip == 2
     assert cfg.validate() == (True, [])
 
 
