@@ -169,6 +169,19 @@ _SEQUENCE_OPS = {"Conv", "LeakyRelu", "Max", "MaxPool", "Relu", "Clip", "Add", "
 SEQUENCE_WINDOWS = 64  # embeddings per sequence call (their frames overlap by 68)
 
 
+def window_ends(n_frames: int) -> np.ndarray:
+    """Ends of the 76-frame mel windows in ``n_frames`` frames that fall on a chunk boundary: one per embedding."""
+    ends = np.arange(8, n_frames + 1, 8)
+    return ends[ends >= MEL_WINDOW]
+
+
+def chunk_segments(x: np.ndarray, n_chunks: int) -> np.ndarray:
+    """The first ``n_chunks`` 80 ms chunks along ``x``'s last axis, each with its 480 samples of context before it
+    (``x`` starts with that context): a strided view, ``(..., n_chunks, 1760)``."""
+    view = np.lib.stride_tricks.sliding_window_view(x, CHUNK + MEL_CONTEXT, axis=-1)
+    return view[..., ::CHUNK, :][..., :n_chunks, :]
+
+
 MEL_BATCH = 512  # 80 ms chunks per melspectrogram call
 
 
@@ -210,8 +223,7 @@ class FeatureExtractor:
         """``embed_mel_windows(mel_windows(mel))`` computed in overlapping stretches by the sequence model."""
         if self._emb_seq is None:
             return self.embed_mel_windows(self.mel_windows(mel))
-        ends = np.arange(8, len(mel) + 1, 8)
-        ends = ends[ends >= MEL_WINDOW]
+        ends = window_ends(len(mel))
         out = np.empty((len(ends), EMB_DIM), np.float32)
         for i in range(0, len(ends), SEQUENCE_WINDOWS):
             e = ends[i : i + SEQUENCE_WINDOWS]
@@ -226,8 +238,7 @@ class FeatureExtractor:
         if self._emb_seq is None:
             wins = np.concatenate([self.mel_windows(m) for m in mels])
             return self.embed_mel_windows(wins).reshape(len(mels), -1, EMB_DIM)
-        ends = np.arange(8, mels.shape[1] + 1, 8)
-        ends = ends[ends >= MEL_WINDOW]
+        ends = window_ends(mels.shape[1])
         if len(ends) == 0:
             return np.empty((len(mels), 0, EMB_DIM), np.float32)
         x = np.ascontiguousarray(mels[:, ends[0] - MEL_WINDOW : ends[-1]], dtype=np.float32)[..., None]
@@ -249,7 +260,7 @@ class FeatureExtractor:
         x = np.concatenate([ctx[-MEL_CONTEXT:], x[: n_chunks * CHUNK]])
         out = np.empty((n_chunks * 8, 32), np.float32)
         if self._mel_batched is not None and n_chunks > 1:
-            segs = np.lib.stride_tricks.sliding_window_view(x, CHUNK + MEL_CONTEXT)[::CHUNK][:n_chunks]
+            segs = chunk_segments(x, n_chunks)
             for b in range(0, n_chunks, MEL_BATCH):
                 batch = np.ascontiguousarray(segs[b : b + MEL_BATCH])
                 mel = self._mel_batched.run(None, {"input": batch})[0]  # (B, 1, 8, 32)
@@ -272,8 +283,7 @@ class FeatureExtractor:
         n_chunks = (x.shape[1] - MEL_CONTEXT) // CHUNK
         if self._mel_batched is None or n_chunks < 1 or len(x) * n_chunks > MEL_BATCH:
             return np.stack([self.mel_stream(w[MEL_CONTEXT:], context=w[:MEL_CONTEXT]) for w in x])
-        segs = np.lib.stride_tricks.sliding_window_view(x, CHUNK + MEL_CONTEXT, axis=1)[:, ::CHUNK][:, :n_chunks]
-        batch = np.ascontiguousarray(segs.reshape(-1, CHUNK + MEL_CONTEXT))
+        batch = np.ascontiguousarray(chunk_segments(x, n_chunks).reshape(-1, CHUNK + MEL_CONTEXT))
         mel = self._mel_batched.run(None, {"input": batch})[0].reshape(len(x), n_chunks * 8, 32)
         mel /= 10.0
         mel += 2.0
@@ -293,9 +303,7 @@ class FeatureExtractor:
         if len(mel) < MEL_WINDOW:
             return np.empty((0, MEL_WINDOW, 32), np.float32)
         view = np.lib.stride_tricks.sliding_window_view(mel, MEL_WINDOW, axis=0)  # (F-75, 32, 76)
-        ends = np.arange(8, len(mel) + 1, 8)
-        ends = ends[ends >= MEL_WINDOW]
-        return view[ends - MEL_WINDOW].transpose(0, 2, 1)
+        return view[window_ends(len(mel)) - MEL_WINDOW].transpose(0, 2, 1)
 
     def embed_stream(self, audio: np.ndarray) -> np.ndarray:
         """Embeddings (T, 96) of a long int16-valued stream, each 80 ms frame computed once.
