@@ -181,7 +181,7 @@ def test_negative_passages_never_say_the_wake_word() -> None:
     words = phrases.words_of(" ".join(texts))
     # "hey <word>" sequences and the wake word's words in other sentences are in there, in context...
     assert words.count("hey") > 40 and words.count("jarvis") > 10
-    assert any(phrases.contains_phrase(t, "hey travis") or phrases.contains_phrase(t, "hey marvin") for t in texts)
+    assert any(phrases.contains_phrase(t, "hey there") or phrases.contains_phrase(t, "hey john") for t in texts)
     # ...but no near miss of it: training on them cost recall on unseen voices (phrases.NEAR_MISS_WEIGHT)
     near = _near_misses_only("hey jarvis")
     assert not [(t, p) for t in texts for p in near if phrases.contains_phrase(t, p)]

@@ -111,18 +111,22 @@ EVERYDAY_SENTENCES: tuple[str, ...] = (
 )
 
 
-# Common words used for "hey <word>" sequences and random word strings.
+# Common words used for "hey <word>" sequences and random word strings. Generic on purpose: no sound-alikes of any
+# particular wake word (each word's own come from phrases.shared_sound_words). Until session 23 the list held 19 words
+# chosen for "hey jarvis" ("harvey", "travis", "service", "jar", ...), six of them in near misses of bench/quality.py's
+# dev split. Generic words instead, single heads, recall at <= 0.5 FA/h: alexa test 0.806 -> 0.805, dev 0.727 -> 0.768;
+# hey jarvis test 0.683 -> 0.671, dev 0.696 -> 0.581 (its dev near misses are no longer trained on). bench/README.md.
 COMMON_WORDS: tuple[str, ...] = (
     "there", "you", "guys", "man", "buddy", "mom", "dad", "honey", "look", "wait", "stop", "listen",
     "what", "why", "how", "now", "again", "everyone", "friend", "boss", "kids", "sam", "john", "maria",
     "alex", "chris", "david", "sarah", "james", "emma", "kevin", "lisa", "mark", "anna", "peter",
-    "harvey", "marvin", "travis", "charles", "carlos", "mavis", "paris", "service", "garbage", "carpet",
+    "tom", "susan", "linda", "george", "nina", "grace", "london", "everybody", "sweetheart", "neighbour",
     "doctor", "teacher", "music", "coffee", "dinner", "weather", "water", "window", "table", "kitchen",
     "morning", "evening", "tonight", "today", "tomorrow", "yesterday", "later", "over", "here",
     "come", "check", "this", "that", "thing", "people", "baby", "sweetie", "darling", "captain",
     "computer", "phone", "radio", "google", "siri", "alexa", "robot", "system", "lights", "timer",
     "play", "turn", "open", "close", "start", "call", "send", "find", "show", "tell", "read",
-    "jam", "jar", "jazz", "java", "jarred", "jargon", "harvest", "varnish", "service", "nervous",
+    "dog", "cat", "pizza", "movie", "sister", "brother", "garden", "paper", "ready", "sunshine",
 )
 
 # What people say to a voice assistant straight after its wake word (the unseen-voice set's "wake word, command"
