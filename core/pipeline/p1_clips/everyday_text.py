@@ -120,7 +120,7 @@ COMMON_WORDS: tuple[str, ...] = (
     "there", "you", "guys", "man", "buddy", "mom", "dad", "honey", "look", "wait", "stop", "listen",
     "what", "why", "how", "now", "again", "everyone", "friend", "boss", "kids", "sam", "john", "maria",
     "alex", "chris", "david", "sarah", "james", "emma", "kevin", "lisa", "mark", "anna", "peter",
-    "tom", "susan", "linda", "george", "nina", "grace", "london", "everybody", "sweetheart", "neighbour",
+    "ben", "susan", "rachel", "arthur", "julia", "megan", "london", "everybody", "sweetheart", "neighbour",
     "doctor", "teacher", "music", "coffee", "dinner", "weather", "water", "window", "table", "kitchen",
     "morning", "evening", "tonight", "today", "tomorrow", "yesterday", "later", "over", "here",
     "come", "check", "this", "that", "thing", "people", "baby", "sweetie", "darling", "captain",
