@@ -230,6 +230,15 @@ def test_shared_sound_words_share_sounds_but_are_other_words() -> None:
     assert len(phrases.adversarial_phrases("zorblax", 50, seed=1)) == 50
 
 
+def test_common_words_hold_no_sound_alikes_of_a_wake_word() -> None:
+    """The generic "hey <word>" list serves every wake word: none of its words shares a run of sounds with the wake
+    words the benchmark knows (the list once held "harvey", "marvin" and "jar" for hey jarvis)."""
+    from core.pipeline.p1_clips.everyday_text import COMMON_WORDS
+
+    for word in ("hey jarvis", "alexa", "hey mycroft", "hey computer"):
+        assert not set(phrases.shared_sound_words(word, limit=400)) & set(COMMON_WORDS), word
+
+
 def test_negative_speech_amount_scales_with_the_config() -> None:
     cfg = TrainingConfig.create_default("p", "hey jarvis")
     assert cfg.negative_speech_minutes == 0.0  # automatic
