@@ -185,3 +185,30 @@ def aligned_correlation(reference: np.ndarray, sample: np.ndarray) -> float:
     c = correlate(ref, sample, mode="valid", method="fft")
     off = int(np.argmax(c))
     return float(np.corrcoef(ref[off : off + len(sample)], sample)[0, 1])
+
+
+def best_correlation(recorded: np.ndarray, piece: np.ndarray) -> float:
+    """The highest Pearson correlation of ``piece`` with any stretch of ``recorded`` as long as it."""
+    from scipy.signal import correlate
+
+    n = len(piece)
+    rec = np.concatenate([recorded, np.zeros(max(0, n - len(recorded)))]).astype(np.float64)
+    p = piece.astype(np.float64) - np.mean(piece)
+    num = correlate(rec, p, mode="valid", method="fft")  # the piece's mean is 0, so rec's mean drops out
+    c1 = np.concatenate([[0.0], np.cumsum(rec)])
+    c2 = np.concatenate([[0.0], np.cumsum(rec * rec)])
+    s1, s2 = c1[n:] - c1[:-n], c2[n:] - c2[:-n]
+    var = np.maximum(s2 - s1 * s1 / n, 1e-12)
+    return float(np.max(num / (np.sqrt(var) * np.linalg.norm(p))))
+
+
+def share_heard(recorded: np.ndarray, expected: np.ndarray, window: int = 800) -> float:
+    """The share of ``expected``'s voiced 50 ms windows found in ``recorded`` with a correlation above 0.9.
+
+    Each window is matched on its own, so a scheduling gap (a busy machine delaying the sound server) costs only
+    the window it falls in, where one whole-clip correlation would fail; missing or wrong sound still fails.
+    """
+    loud = np.flatnonzero(np.abs(expected) > 0.05 * np.max(np.abs(expected)))
+    voiced = expected[loud[0] : loud[-1] + 1]
+    windows = [voiced[i : i + window] for i in range(0, len(voiced) - window + 1, window)]
+    return float(np.mean([best_correlation(recorded, w) > 0.9 for w in windows]))

@@ -20,7 +20,7 @@ from core.project.word_check import (
     zipf,
 )
 from easy_oww_tui.cli import main
-from tests.audio_device import aligned_correlation, audio_device  # noqa: F401
+from tests.audio_device import audio_device, share_heard  # noqa: F401
 
 needs_espeak = pytest.mark.skipif(not espeak_lib.available(), reason="espeakng-loader is not installed")
 
@@ -142,7 +142,7 @@ def test_cli_check_plays_the_preview_on_the_sound_device(audio_device, monkeypat
 
     monkeypatch.setenv("PULSE_SINK", audio_device.sink)  # play into the sink the default input records
     heard: list[np.ndarray] = []
-    with sd.InputStream(samplerate=16000, channels=1, dtype="float32",
+    with sd.InputStream(samplerate=16000, channels=1, dtype="float32", latency="high",
                         callback=lambda data, *_: heard.append(data[:, 0].copy())):
         res = CliRunner().invoke(main, ["--workspace", str(tmp_path), "check", "hey jarvis", "--play",
                                         "--voices", "1"])
@@ -151,4 +151,4 @@ def test_cli_check_plays_the_preview_on_the_sound_device(audio_device, monkeypat
     assert "playing en_US-joe-medium" in res.output
     recorded = np.concatenate(heard)
     (_, expected), = preview("hey jarvis", PiperTTS(None), voices=1)
-    assert aligned_correlation(recorded, expected) > 0.9
+    assert share_heard(recorded, expected) > 0.85  # the word itself, nearly every 50 ms of it clean

@@ -181,8 +181,9 @@ def play_audio(x: np.ndarray, sr: int = SAMPLE_RATE, cancel: threading.Event | N
             raise sd.CallbackStop
 
     try:
+        # "high" latency: larger buffers, so a busy machine does not starve the sound (a preview has no deadline)
         stream = sd.OutputStream(device=int(dev["index"]), channels=1, samplerate=rate, dtype="float32",
-                                 callback=callback, finished_callback=done.set)
+                                 latency="high", callback=callback, finished_callback=done.set)
         stream.start()
     except sd.PortAudioError as exc:
         raise DeviceError(f"Could not play on {dev['name']!r} ({exc}); listen to {what} with another player.") \
