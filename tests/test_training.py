@@ -405,3 +405,68 @@ def test_busy_cpus_are_measured_now_not_averaged_over_a_minute():
         spin.kill()
         spin.wait()
     assert busy is not None and busy >= 0.8  # one spinning process shows as about one busy CPU
+
+
+def test_unfinished_windows_are_positives_moved_earlier():
+    rng = np.random.default_rng(3)
+    pos = rng.normal(size=(20, 16, 96)).astype(np.float32)
+    out = batches.unfinished_windows(pos, 50, seed=7)
+    assert out.shape == (50, 16, 96)
+    np.testing.assert_array_equal(out, batches.unfinished_windows(pos, 50, seed=7))  # seeded
+    assert not np.array_equal(out, batches.unfinished_windows(pos, 50, seed=8))
+    shifts = set()
+    for row in out:  # each row: some positive k frames earlier, its first frame repeated in front
+        k, src = next((k, p) for p in pos for k in range(3, 9) if np.array_equal(row[k:], p[: 16 - k]))
+        assert np.array_equal(row[:k], np.repeat(src[:1], k, axis=0))
+        shifts.add(k)
+    assert shifts == set(range(batches.UNFINISHED_FRAMES[0], batches.UNFINISHED_FRAMES[1] + 1)) == {3, 4, 5, 6, 7, 8}
+    assert batches.unfinished_windows(pos, 0, seed=7).shape == (0, 16, 96)
+
+
+def test_unfinished_wake_words_join_the_clip_negatives_in_ram_and_memory_mapped(base, tmp_path, monkeypatch):
+    cfg = small_cfg(max_steps=40, batch_size=32)
+    project, _ = featured_project(tmp_path, base, cfg)
+    fdir = project.features_dir(cfg)
+    tp, tn = load_features(fdir, "train", "positive"), load_features(fdir, "train", "negative")
+    want = batches.unfinished_windows(tp, int(round(batches.UNFINISHED_SHARE * len(tn))), cfg.seed)
+    assert len(want) > 0
+    data = batches.load_train_data(project, cfg)
+    assert data.in_ram and len(data.neg) == len(tn) + len(want)
+    np.testing.assert_array_equal(np.asarray(data.neg[: len(tn)]), np.asarray(tn))
+    np.testing.assert_array_equal(np.asarray(data.neg[len(tn):]), want)
+
+    monkeypatch.setattr(batches, "RAM_FRACTION", 0.0)  # too big for RAM: read memory-mapped, the same rows
+    mapped = batches.load_train_data(project, cfg)
+    assert not mapped.in_ram and isinstance(mapped.neg, batches.StackedRows) and len(mapped.neg) == len(data.neg)
+    idx = np.array([0, len(tn) - 1, len(tn), len(mapped.neg) - 1, 3])
+    np.testing.assert_array_equal(mapped.neg[idx], np.asarray(data.neg)[idx])
+    np.testing.assert_array_equal(mapped.neg[len(tn) - 2 : len(tn) + 2], np.asarray(data.neg)[len(tn) - 2 : len(tn) + 2])
+    sampler = batches.BatchSampler(mapped, 32, 0, torch.device("cpu"))
+    x, y = sampler.batch(0)
+    assert x.shape == (32, 16, 96) and torch.isfinite(x).all()
+    out = phase.run_training_phase(project, cfg, null_report, None)
+    assert out["negatives"] == len(data.neg)
+
+    monkeypatch.setattr(batches, "UNFINISHED_SHARE", 0.0)  # off
+    assert len(batches.load_train_data(project, cfg).neg) == len(tn)
+
+
+def test_an_unfinished_window_is_the_streams_own_state_frames_earlier():
+    """The speech embedding looks back only: the features of a window ending k x 80 ms earlier in the same audio
+    are the later window's features moved k frames (bar the k oldest, and the mel model's level clamp)."""
+    from core.assets.feature_models import locate_feature_models
+    from core.pipeline.p3_features import embedder
+
+    ext = embedder.FeatureExtractor(locate_feature_models(None), threads=1)
+    rng = np.random.default_rng(5)
+    n = embedder.MEL_CONTEXT + embedder.WINDOW_SAMPLES
+    audio = rng.normal(0, 3, 3 * n)
+    t = np.arange(16000) / 16000
+    audio[n + 8000 : n + 24000] += 6000 * np.sin(2 * np.pi * (200 + 300 * t) * t) * np.hanning(16000)
+    end = 2 * n
+    for k in (4, 6, 8):
+        late = ext.clip_windows(audio[None, end - n : end])[0]
+        early = ext.clip_windows(audio[None, end - n - k * 1280 : end - k * 1280])[0]
+        moved = batches.unfinished_windows(late[None], 1, seed=0, frames=(k, k))[0]
+        np.testing.assert_allclose(moved[k:], early[k:], atol=1e-3)  # every frame both windows hold whole
+        assert not np.allclose(late[k:], early[k:], atol=0.05)

@@ -1,4 +1,4 @@
-"""Training data in memory and balanced batches: half positives (real recordings drawn more often), half negatives (clips, negative-speech windows, the ACAV100M bank when downloaded), with optional hard-negative mining; the head's input dropout is applied here."""
+"""Training data in memory and balanced batches: half positives (real recordings drawn more often), half negatives (clips, unfinished wake words, negative-speech windows, the ACAV100M bank when downloaded), with optional hard-negative mining; the head's input dropout is applied here."""
 
 from __future__ import annotations
 
@@ -57,6 +57,16 @@ HARD_EVERY = 500  # steps between re-scoring the negatives for the hard set
 HARD_FROM = 0.2  # hard-negative mining starts after this share of the steps
 
 
+# Unfinished wake words: training positives moved k = UNFINISHED_FRAMES frames (80 ms each) earlier, the front padded
+# with their first frame, join the clip negatives (UNFINISHED_SHARE times as many as there are). The speech embedding
+# only looks back, so such a window is exactly what a stream holds while the last 40-640 ms of the word are still to
+# come (positives end 0-200 ms before their window's end); a head that fires there fires on anything that starts like
+# the wake word ("a lexicon", "hey my crop"). Single heads on the same features, seeds 1-3, recall at <= 0.5 false
+# accepts/h, development figures (bench/README.md, session 24): alexa dev 0.704 -> 0.721, test 0.831 -> 0.857; hey
+# jarvis dev 0.483 -> 0.603, test 0.552 -> 0.605; hey mycroft dev 0.617 -> 0.692, test 0.527 -> 0.552 (half as many,
+# k 4-8: about half the gain). No synthesis, no features: it costs nothing but memory. UNFINISHED_SHARE 0 turns it off.
+UNFINISHED_SHARE = 1.0
+UNFINISHED_FRAMES = (3, 8)
 # Input dropout is applied here rather than in the head: torch's per-element Bernoulli draw on the CPU took half of
 # every training step (10 of 20 ms on 2 cores). Each row gets one of INPUT_MASK_ROWS masks drawn at random; the
 # masks are drawn afresh every INPUT_MASK_REFRESH steps from the seed and the step, so a resumed run draws the same.
@@ -79,7 +89,7 @@ class TrainData:
     """Training arrays (tensors in RAM, or memory-mapped) and validation tensors."""
 
     pos: torch.Tensor | np.ndarray
-    neg: torch.Tensor | np.ndarray
+    neg: torch.Tensor | np.ndarray | StackedRows  # clip negatives, then the unfinished wake words
     pos_weights: torch.Tensor | None
     val_pos: torch.Tensor
     val_neg: torch.Tensor
@@ -88,6 +98,44 @@ class TrainData:
     in_ram: bool = True
     notes: list[str] = field(default_factory=list)
     speech: torch.Tensor | np.ndarray | None = None  # negative-speech windows (may be absent)
+
+
+class StackedRows:
+    """A memory-mapped array followed by rows held in RAM, indexed (by an index array or a slice) as one array."""
+
+    def __init__(self, first: np.ndarray, extra: np.ndarray) -> None:
+        self.first, self.extra = first, extra
+        self.shape = (len(first) + len(extra), *first.shape[1:])
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, idx: np.ndarray | slice) -> np.ndarray:
+        rows = np.arange(len(self))[idx] if isinstance(idx, slice) else np.asarray(idx)
+        out = np.empty((len(rows), *self.shape[1:]), dtype=np.float32)
+        mine = rows < len(self.first)
+        out[mine] = self.first[rows[mine]]
+        out[~mine] = self.extra[rows[~mine] - len(self.first)]
+        return out
+
+
+def unfinished_windows(pos: np.ndarray, count: int, seed: int,
+                       frames: tuple[int, int] = UNFINISHED_FRAMES) -> np.ndarray:
+    """``count`` positive windows (drawn from ``pos`` with ``seed``), each moved k frames earlier, k in ``frames``
+    (inclusive): row[k:] = window[:16 - k], and the first k frames repeat the window's first frame."""
+    if count <= 0 or len(pos) == 0:
+        return np.zeros((0, *pos.shape[1:]), dtype=np.float32)
+    rng = np.random.default_rng([int(seed), 41])
+    idx = np.sort(rng.choice(len(pos), size=count, replace=count > len(pos)))
+    ks = rng.integers(frames[0], frames[1] + 1, size=count)
+    src = np.asarray(pos[idx], dtype=np.float32)
+    n = src.shape[1]
+    out = np.empty_like(src)
+    for k in np.unique(ks):
+        rows = ks == k
+        out[rows, k:] = src[rows, : n - k]
+        out[rows, :k] = src[rows, :1]
+    return out
 
 
 def _val_subset(arr: np.ndarray, cap: int) -> torch.Tensor:
@@ -112,12 +160,14 @@ def load_train_data(project: Any, cfg: TrainingConfig, use_bank: bool = True) ->
     weights = None
     if real.any() and not real.all():
         weights = torch.from_numpy(np.where(real, REAL_WEIGHT, 1.0).astype(np.float64))
-    in_ram = (tp.nbytes + tn.nbytes) < RAM_FRACTION * _free_memory_bytes()
+    unfinished = unfinished_windows(tp, int(round(UNFINISHED_SHARE * len(tn))), cfg.seed)
+    in_ram = (tp.nbytes + tn.nbytes + unfinished.nbytes) < RAM_FRACTION * _free_memory_bytes()
     if in_ram:
         pos: torch.Tensor | np.ndarray = torch.from_numpy(np.array(tp, dtype=np.float32))
-        neg: torch.Tensor | np.ndarray = torch.from_numpy(np.array(tn, dtype=np.float32))
+        neg: torch.Tensor | np.ndarray | StackedRows = torch.from_numpy(
+            np.concatenate([np.asarray(tn, dtype=np.float32), unfinished]))
     else:
-        pos, neg = tp, tn
+        pos, neg = tp, StackedRows(tn, unfinished)
         notes.append("training arrays are larger than free memory allows: reading them memory-mapped")
     if len(vp) == 0 or len(vn) == 0:
         notes.append("no validation clips for one class: validating on training rows (add more clips)")
@@ -132,7 +182,7 @@ def load_train_data(project: Any, cfg: TrainingConfig, use_bank: bool = True) ->
             in_ram_s = in_ram and (tp.nbytes + tn.nbytes + ts.nbytes) < RAM_FRACTION * _free_memory_bytes()
             speech = torch.from_numpy(np.array(ts, dtype=np.float32)) if in_ram_s else ts
             if in_ram and not in_ram_s:
-                pos, neg = torch.from_numpy(np.asarray(tp)), torch.from_numpy(np.asarray(tn))
+                pos, neg = torch.from_numpy(np.asarray(tp)), StackedRows(tn, unfinished)
                 in_ram = False
         vs = load_features(fdir, "val", "negative_speech") if (fdir / "val_negative_speech.npy").is_file() else None
         if vs is not None and len(vs):
