@@ -447,6 +447,8 @@ def test_unfinished_wake_words_join_the_clip_negatives_in_ram_and_memory_mapped(
     out = phase.run_training_phase(project, cfg, null_report, None)
     assert out["negatives"] == len(data.neg)
 
+    monkeypatch.setattr(batches, "UNFINISHED_MAX_ROWS", 7)  # a cap, for projects too big for RAM
+    assert len(batches.load_train_data(project, cfg).neg) == len(tn) + 7
     monkeypatch.setattr(batches, "UNFINISHED_SHARE", 0.0)  # off
     assert len(batches.load_train_data(project, cfg).neg) == len(tn)
 

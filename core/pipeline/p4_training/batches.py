@@ -67,6 +67,7 @@ HARD_FROM = 0.2  # hard-negative mining starts after this share of the steps
 # k 4-8: about half the gain). No synthesis, no features: it costs nothing but memory. UNFINISHED_SHARE 0 turns it off.
 UNFINISHED_SHARE = 1.0
 UNFINISHED_FRAMES = (3, 8)
+UNFINISHED_MAX_ROWS = 20000  # ~120 MB: they live in RAM even when a big project's arrays are memory-mapped
 # Input dropout is applied here rather than in the head: torch's per-element Bernoulli draw on the CPU took half of
 # every training step (10 of 20 ms on 2 cores). Each row gets one of INPUT_MASK_ROWS masks drawn at random; the
 # masks are drawn afresh every INPUT_MASK_REFRESH steps from the seed and the step, so a resumed run draws the same.
@@ -160,7 +161,7 @@ def load_train_data(project: Any, cfg: TrainingConfig, use_bank: bool = True) ->
     weights = None
     if real.any() and not real.all():
         weights = torch.from_numpy(np.where(real, REAL_WEIGHT, 1.0).astype(np.float64))
-    unfinished = unfinished_windows(tp, int(round(UNFINISHED_SHARE * len(tn))), cfg.seed)
+    unfinished = unfinished_windows(tp, min(int(round(UNFINISHED_SHARE * len(tn))), UNFINISHED_MAX_ROWS), cfg.seed)
     in_ram = (tp.nbytes + tn.nbytes + unfinished.nbytes) < RAM_FRACTION * _free_memory_bytes()
     if in_ram:
         pos: torch.Tensor | np.ndarray = torch.from_numpy(np.array(tp, dtype=np.float32))
@@ -179,7 +180,8 @@ def load_train_data(project: Any, cfg: TrainingConfig, use_bank: bool = True) ->
     if (fdir / "train_negative_speech.npy").is_file():
         ts = load_features(fdir, "train", "negative_speech")
         if len(ts):
-            in_ram_s = in_ram and (tp.nbytes + tn.nbytes + ts.nbytes) < RAM_FRACTION * _free_memory_bytes()
+            in_ram_s = in_ram and (tp.nbytes + tn.nbytes + unfinished.nbytes + ts.nbytes) < \
+                RAM_FRACTION * _free_memory_bytes()
             speech = torch.from_numpy(np.array(ts, dtype=np.float32)) if in_ram_s else ts
             if in_ram and not in_ram_s:
                 pos, neg = torch.from_numpy(np.asarray(tp)), StackedRows(tn, unfinished)
