@@ -162,7 +162,8 @@ def load_train_data(project: Any, cfg: TrainingConfig, use_bank: bool = True) ->
     if real.any() and not real.all():
         weights = torch.from_numpy(np.where(real, REAL_WEIGHT, 1.0).astype(np.float64))
     unfinished = unfinished_windows(tp, min(int(round(UNFINISHED_SHARE * len(tn))), UNFINISHED_MAX_ROWS), cfg.seed)
-    in_ram = (tp.nbytes + tn.nbytes + unfinished.nbytes) < RAM_FRACTION * _free_memory_bytes()
+    held = tp.nbytes + tn.nbytes + unfinished.nbytes  # what training holds before the negative-speech windows
+    in_ram = held < RAM_FRACTION * _free_memory_bytes()
     if in_ram:
         pos: torch.Tensor | np.ndarray = torch.from_numpy(np.array(tp, dtype=np.float32))
         neg: torch.Tensor | np.ndarray | StackedRows = torch.from_numpy(
@@ -180,8 +181,7 @@ def load_train_data(project: Any, cfg: TrainingConfig, use_bank: bool = True) ->
     if (fdir / "train_negative_speech.npy").is_file():
         ts = load_features(fdir, "train", "negative_speech")
         if len(ts):
-            in_ram_s = in_ram and (tp.nbytes + tn.nbytes + unfinished.nbytes + ts.nbytes) < \
-                RAM_FRACTION * _free_memory_bytes()
+            in_ram_s = in_ram and held + ts.nbytes < RAM_FRACTION * _free_memory_bytes()
             speech = torch.from_numpy(np.array(ts, dtype=np.float32)) if in_ram_s else ts
             if in_ram and not in_ram_s:
                 pos, neg = torch.from_numpy(np.asarray(tp)), StackedRows(tn, unfinished)
