@@ -407,29 +407,50 @@ def test_busy_cpus_are_measured_now_not_averaged_over_a_minute():
     assert busy is not None and busy >= 0.8  # one spinning process shows as about one busy CPU
 
 
-def test_unfinished_windows_are_positives_moved_earlier():
+def test_earlier_windows_are_rows_moved_earlier():
     rng = np.random.default_rng(3)
     pos = rng.normal(size=(20, 16, 96)).astype(np.float32)
-    out = batches.unfinished_windows(pos, 50, seed=7)
+    frames = batches.UNFINISHED_FRAMES
+    out = batches.earlier_windows(pos, 50, 7, frames)
     assert out.shape == (50, 16, 96)
-    np.testing.assert_array_equal(out, batches.unfinished_windows(pos, 50, seed=7))  # seeded
-    assert not np.array_equal(out, batches.unfinished_windows(pos, 50, seed=8))
+    np.testing.assert_array_equal(out, batches.earlier_windows(pos, 50, 7, frames))  # seeded
+    assert not np.array_equal(out, batches.earlier_windows(pos, 50, 8, frames))
+    assert not np.array_equal(out, batches.earlier_windows(pos, 50, 7, frames, stream=43))
     shifts = set()
     for row in out:  # each row: some positive k frames earlier, its first frame repeated in front
-        k, src = next((k, p) for p in pos for k in range(3, 9) if np.array_equal(row[k:], p[: 16 - k]))
+        k, src = next((k, p) for p in pos for k in range(1, 16) if np.array_equal(row[k:], p[: 16 - k]))
         assert np.array_equal(row[:k], np.repeat(src[:1], k, axis=0))
         shifts.add(k)
-    assert shifts == set(range(batches.UNFINISHED_FRAMES[0], batches.UNFINISHED_FRAMES[1] + 1)) == {3, 4, 5, 6, 7, 8}
-    assert batches.unfinished_windows(pos, 0, seed=7).shape == (0, 16, 96)
+    assert shifts == set(range(frames[0], frames[1] + 1)) == {3, 4, 5, 6, 7, 8}
+    assert batches.earlier_windows(pos, 0, 7, frames).shape == (0, 16, 96)
 
 
-def test_unfinished_wake_words_join_the_clip_negatives_in_ram_and_memory_mapped(base, tmp_path, monkeypatch):
+def test_moved_negatives_are_unfinished_wake_words_then_earlier_clip_negatives():
+    rng = np.random.default_rng(4)
+    tp = rng.normal(size=(30, 16, 96)).astype(np.float32)
+    tn = rng.normal(size=(40, 16, 96)).astype(np.float32)
+    out = batches.moved_negatives(tp, tn, seed=5)
+    n_unf = int(round(batches.UNFINISHED_SHARE * len(tn)))
+    assert len(out) == n_unf + int(round(batches.EARLIER_NEGATIVE_SHARE * len(tn))) == 80
+    lo, hi = batches.EARLIER_NEGATIVE_FRAMES
+    assert (lo, hi) == (1, 12)
+    for row in out[:n_unf]:  # a positive, 3-8 frames earlier
+        assert any(np.array_equal(row[k:], p[: 16 - k]) for p in tp for k in range(3, 9))
+    shifts = set()
+    for row in out[n_unf:]:  # a clip negative, 1-12 frames earlier: never a positive
+        k = next(k for p in tn for k in range(1, 16) if np.array_equal(row[k:], p[: 16 - k]))
+        assert not any(np.array_equal(row[k:], p[: 16 - k]) for p in tp)
+        shifts.add(k)
+    assert min(shifts) >= lo and max(shifts) <= hi and len(shifts) >= 8
+
+
+def test_moved_negatives_join_the_clip_negatives_in_ram_and_memory_mapped(base, tmp_path, monkeypatch):
     cfg = small_cfg(max_steps=40, batch_size=32)
     project, _ = featured_project(tmp_path, base, cfg)
     fdir = project.features_dir(cfg)
     tp, tn = load_features(fdir, "train", "positive"), load_features(fdir, "train", "negative")
-    want = batches.unfinished_windows(tp, int(round(batches.UNFINISHED_SHARE * len(tn))), cfg.seed)
-    assert len(want) > 0
+    want = batches.moved_negatives(tp, tn, cfg.seed)
+    assert len(want) == 2 * len(tn) > 0
     data = batches.load_train_data(project, cfg)
     assert data.in_ram and len(data.neg) == len(tn) + len(want)
     np.testing.assert_array_equal(np.asarray(data.neg[: len(tn)]), np.asarray(tn))
@@ -447,9 +468,11 @@ def test_unfinished_wake_words_join_the_clip_negatives_in_ram_and_memory_mapped(
     out = phase.run_training_phase(project, cfg, null_report, None)
     assert out["negatives"] == len(data.neg)
 
-    monkeypatch.setattr(batches, "UNFINISHED_MAX_ROWS", 7)  # a cap, for projects too big for RAM
+    monkeypatch.setattr(batches, "MOVED_MAX_ROWS", 7)  # a cap per kind, for projects too big for RAM
+    assert len(batches.load_train_data(project, cfg).neg) == len(tn) + 14
+    monkeypatch.setattr(batches, "UNFINISHED_SHARE", 0.0)  # each kind turns off on its own
     assert len(batches.load_train_data(project, cfg).neg) == len(tn) + 7
-    monkeypatch.setattr(batches, "UNFINISHED_SHARE", 0.0)  # off
+    monkeypatch.setattr(batches, "EARLIER_NEGATIVE_SHARE", 0.0)
     assert len(batches.load_train_data(project, cfg).neg) == len(tn)
 
 
@@ -466,9 +489,9 @@ def test_an_unfinished_window_is_the_streams_own_state_frames_earlier():
     t = np.arange(16000) / 16000
     audio[n + 8000 : n + 24000] += 6000 * np.sin(2 * np.pi * (200 + 300 * t) * t) * np.hanning(16000)
     end = 2 * n
-    for k in (4, 6, 8):
+    for k in (1, 4, 8, 12):
         late = ext.clip_windows(audio[None, end - n : end])[0]
         early = ext.clip_windows(audio[None, end - n - k * 1280 : end - k * 1280])[0]
-        moved = batches.unfinished_windows(late[None], 1, seed=0, frames=(k, k))[0]
+        moved = batches.earlier_windows(late[None], 1, 0, (k, k))[0]
         np.testing.assert_allclose(moved[k:], early[k:], atol=1e-3)  # every frame both windows hold whole
         assert not np.allclose(late[k:], early[k:], atol=0.05)

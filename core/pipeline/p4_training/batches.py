@@ -1,4 +1,4 @@
-"""Training data in memory and balanced batches: half positives (real recordings drawn more often), half negatives (clips, unfinished wake words, negative-speech windows, the ACAV100M bank when downloaded), with optional hard-negative mining; the head's input dropout is applied here."""
+"""Training data in memory and balanced batches: half positives (real recordings drawn more often), half negatives (clips, unfinished wake words and earlier moments of the clips, negative-speech windows, the ACAV100M bank when downloaded), with optional hard-negative mining; the head's input dropout is applied here."""
 
 from __future__ import annotations
 
@@ -67,7 +67,15 @@ HARD_FROM = 0.2  # hard-negative mining starts after this share of the steps
 # k 4-8: about half the gain). No synthesis, no features: it costs nothing but memory. UNFINISHED_SHARE 0 turns it off.
 UNFINISHED_SHARE = 1.0
 UNFINISHED_FRAMES = (3, 8)
-UNFINISHED_MAX_ROWS = 20000  # ~120 MB: they live in RAM even when a big project's arrays are memory-mapped
+# Earlier moments of the negative clips: each clip negative is one window (its end, or a random place), but a stream
+# holds every moment of it, and "hey my crop" fires while "hey my crop failed" is still being said. Clip-negative
+# windows moved k = EARLIER_NEGATIVE_FRAMES frames earlier (exact in the same way) join the negatives,
+# EARLIER_NEGATIVE_SHARE times as many as there are. Single heads on the same features, seeds 1-3, recall at <= 0.5
+# false accepts/h, development figures (bench/README.md, session 25): hey mycroft dev 0.692 -> 0.723, test 0.552 ->
+# 0.565; hey jarvis dev 0.603 -> 0.605, test 0.605 -> 0.629; alexa dev 0.721 -> 0.707, test 0.857 -> 0.870.
+EARLIER_NEGATIVE_SHARE = 1.0
+EARLIER_NEGATIVE_FRAMES = (1, 12)
+MOVED_MAX_ROWS = 20000  # per kind, ~120 MB: moved windows live in RAM even when a big project's arrays are memory-mapped
 # Input dropout is applied here rather than in the head: torch's per-element Bernoulli draw on the CPU took half of
 # every training step (10 of 20 ms on 2 cores). Each row gets one of INPUT_MASK_ROWS masks drawn at random; the
 # masks are drawn afresh every INPUT_MASK_REFRESH steps from the seed and the step, so a resumed run draws the same.
@@ -90,7 +98,7 @@ class TrainData:
     """Training arrays (tensors in RAM, or memory-mapped) and validation tensors."""
 
     pos: torch.Tensor | np.ndarray
-    neg: torch.Tensor | np.ndarray | StackedRows  # clip negatives, then the unfinished wake words
+    neg: torch.Tensor | np.ndarray | StackedRows  # clip negatives, then the moved windows (moved_negatives)
     pos_weights: torch.Tensor | None
     val_pos: torch.Tensor
     val_neg: torch.Tensor
@@ -120,16 +128,15 @@ class StackedRows:
         return out
 
 
-def unfinished_windows(pos: np.ndarray, count: int, seed: int,
-                       frames: tuple[int, int] = UNFINISHED_FRAMES) -> np.ndarray:
-    """``count`` positive windows (drawn from ``pos`` with ``seed``), each moved k frames earlier, k in ``frames``
-    (inclusive): row[k:] = window[:16 - k], and the first k frames repeat the window's first frame."""
-    if count <= 0 or len(pos) == 0:
-        return np.zeros((0, *pos.shape[1:]), dtype=np.float32)
-    rng = np.random.default_rng([int(seed), 41])
-    idx = np.sort(rng.choice(len(pos), size=count, replace=count > len(pos)))
+def earlier_windows(rows: np.ndarray, count: int, seed: int, frames: tuple[int, int], stream: int = 41) -> np.ndarray:
+    """``count`` windows (drawn from ``rows`` with ``seed`` and ``stream``), each moved k frames earlier, k in
+    ``frames`` (inclusive): row[k:] = window[:16 - k], and the first k frames repeat the window's first frame."""
+    if count <= 0 or len(rows) == 0:
+        return np.zeros((0, *rows.shape[1:]), dtype=np.float32)
+    rng = np.random.default_rng([int(seed), int(stream)])
+    idx = np.sort(rng.choice(len(rows), size=count, replace=count > len(rows)))
     ks = rng.integers(frames[0], frames[1] + 1, size=count)
-    src = np.asarray(pos[idx], dtype=np.float32)
+    src = np.asarray(rows[idx], dtype=np.float32)
     n = src.shape[1]
     out = np.empty_like(src)
     for k in np.unique(ks):
@@ -137,6 +144,18 @@ def unfinished_windows(pos: np.ndarray, count: int, seed: int,
         out[rows, k:] = src[rows, : n - k]
         out[rows, :k] = src[rows, :1]
     return out
+
+
+def moved_negatives(tp: np.ndarray, tn: np.ndarray, seed: int) -> np.ndarray:
+    """The negatives made by moving windows earlier: unfinished wake words (from the positives ``tp``), then earlier
+    moments of the clip negatives ``tn``; each kind a share of ``len(tn)``, at most MOVED_MAX_ROWS."""
+    def count(share: float) -> int:
+        return min(int(round(share * len(tn))), MOVED_MAX_ROWS)
+
+    return np.concatenate([
+        earlier_windows(tp, count(UNFINISHED_SHARE), seed, UNFINISHED_FRAMES, stream=41),
+        earlier_windows(tn, count(EARLIER_NEGATIVE_SHARE), seed, EARLIER_NEGATIVE_FRAMES, stream=43),
+    ])
 
 
 def _val_subset(arr: np.ndarray, cap: int) -> torch.Tensor:
@@ -161,15 +180,15 @@ def load_train_data(project: Any, cfg: TrainingConfig, use_bank: bool = True) ->
     weights = None
     if real.any() and not real.all():
         weights = torch.from_numpy(np.where(real, REAL_WEIGHT, 1.0).astype(np.float64))
-    unfinished = unfinished_windows(tp, min(int(round(UNFINISHED_SHARE * len(tn))), UNFINISHED_MAX_ROWS), cfg.seed)
-    held = tp.nbytes + tn.nbytes + unfinished.nbytes  # what training holds before the negative-speech windows
+    moved = moved_negatives(tp, tn, cfg.seed)
+    held = tp.nbytes + tn.nbytes + moved.nbytes  # what training holds before the negative-speech windows
     in_ram = held < RAM_FRACTION * _free_memory_bytes()
     if in_ram:
         pos: torch.Tensor | np.ndarray = torch.from_numpy(np.array(tp, dtype=np.float32))
         neg: torch.Tensor | np.ndarray | StackedRows = torch.from_numpy(
-            np.concatenate([np.asarray(tn, dtype=np.float32), unfinished]))
+            np.concatenate([np.asarray(tn, dtype=np.float32), moved]))
     else:
-        pos, neg = tp, StackedRows(tn, unfinished)
+        pos, neg = tp, StackedRows(tn, moved)
         notes.append("training arrays are larger than free memory allows: reading them memory-mapped")
     if len(vp) == 0 or len(vn) == 0:
         notes.append("no validation clips for one class: validating on training rows (add more clips)")
@@ -184,7 +203,7 @@ def load_train_data(project: Any, cfg: TrainingConfig, use_bank: bool = True) ->
             in_ram_s = in_ram and held + ts.nbytes < RAM_FRACTION * _free_memory_bytes()
             speech = torch.from_numpy(np.array(ts, dtype=np.float32)) if in_ram_s else ts
             if in_ram and not in_ram_s:
-                pos, neg = torch.from_numpy(np.asarray(tp)), StackedRows(tn, unfinished)
+                pos, neg = torch.from_numpy(np.asarray(tp)), StackedRows(tn, moved)
                 in_ram = False
         vs = load_features(fdir, "val", "negative_speech") if (fdir / "val_negative_speech.npy").is_file() else None
         if vs is not None and len(vs):
