@@ -71,8 +71,9 @@ UNFINISHED_FRAMES = (3, 8)
 # holds every moment of it, and "hey my crop" fires while "hey my crop failed" is still being said. Clip-negative
 # windows moved k = EARLIER_NEGATIVE_FRAMES frames earlier (exact in the same way, bar the k oldest frames, which
 # repeat the window's first frame) join the negatives, EARLIER_NEGATIVE_SHARE times as many as there are. Single heads
-# on the same features, seeds 1-3, recall at <= 0.5 false accepts/h, development figures (bench/README.md, session 25): hey mycroft dev 0.692 -> 0.723, test 0.552 ->
-# 0.565; hey jarvis dev 0.603 -> 0.605, test 0.605 -> 0.629; alexa dev 0.721 -> 0.707, test 0.857 -> 0.870.
+# on the same features, seeds 1-3, recall at <= 0.5 false accepts/h, development figures (bench/README.md, session
+# 25): hey mycroft dev 0.692 -> 0.723, test 0.552 -> 0.565; hey jarvis dev 0.603 -> 0.605, test 0.605 -> 0.629; alexa
+# dev 0.721 -> 0.707, test 0.857 -> 0.870.
 EARLIER_NEGATIVE_SHARE = 1.0
 EARLIER_NEGATIVE_FRAMES = (1, 12)
 MOVED_MAX_ROWS = 20000  # per kind, ~120 MB: moved windows live in RAM even when a big project's arrays are memory-mapped
