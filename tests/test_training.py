@@ -489,8 +489,8 @@ def test_an_unfinished_window_is_the_streams_own_state_frames_earlier():
     t = np.arange(16000) / 16000
     audio[n + 8000 : n + 24000] += 6000 * np.sin(2 * np.pi * (200 + 300 * t) * t) * np.hanning(16000)
     end = 2 * n
+    late = ext.clip_windows(audio[None, end - n : end])[0]
     for k in (1, 4, 8, 12):
-        late = ext.clip_windows(audio[None, end - n : end])[0]
         early = ext.clip_windows(audio[None, end - n - k * 1280 : end - k * 1280])[0]
         moved = batches.earlier_windows(late[None], 1, 0, (k, k))[0]
         np.testing.assert_allclose(moved[k:], early[k:], atol=1e-3)  # every frame both windows hold whole
